@@ -25,6 +25,14 @@ export const systemClock: Clock = {
   },
 };
 
+/**
+ * Reads signal.aborted through a call, so type narrowing does not assume the flag is
+ * unchanged across an await.
+ */
+export function aborted(signal: AbortSignal): boolean {
+  return signal.aborted;
+}
+
 /** Resolves after ms on the given clock, or early (without error) when signal aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

@@ -9,7 +9,7 @@
 //  - never compares resourceVersions except for equality (they are opaque strings).
 import type { Logger } from 'pino';
 import { type BackoffPolicy, backoffDelay, type Random } from '../backoff.ts';
-import { type Clock, sleep } from '../clock.ts';
+import { aborted, type Clock, sleep } from '../clock.ts';
 import type { KubeApiError } from './errors.ts';
 import type { ListPage, Query, WatchEvent } from './client.ts';
 import {
@@ -79,11 +79,6 @@ export function stripForCache(obj: KubeObject): KubeObject {
     delete annotations['kubectl.kubernetes.io/last-applied-configuration'];
   }
   return obj;
-}
-
-// A function, so the type checker does not assume the flag cannot change across awaits.
-function aborted(signal: AbortSignal): boolean {
-  return signal.aborted;
 }
 
 export class Informer<T extends KubeObject = KubeObject> {

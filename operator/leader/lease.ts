@@ -1,0 +1,98 @@
+// Lease-based leader election decisions, pure. Like client-go, expiry is judged by
+// when *this* process last saw the lease record change, never by comparing the
+// holder's renewTime with our own clock, so clock skew between nodes cannot hand the
+// lease to two replicas at once.
+
+export interface LeaseSpec {
+  holderIdentity?: string | null;
+  leaseDurationSeconds?: number;
+  acquireTime?: string | null;
+  renewTime?: string | null;
+  leaseTransitions?: number;
+}
+
+export interface Observation {
+  /** holderIdentity + renewTime as last seen. */
+  record: string;
+  /** Local clock reading when that record was first seen. */
+  at: number;
+}
+
+export interface ElectionTiming {
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export const DEFAULT_TIMING: ElectionTiming = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
+
+export type Decision =
+  | { action: 'create'; spec: LeaseSpec }
+  | { action: 'update'; spec: LeaseSpec; acquired: boolean }
+  | { action: 'wait'; holder: string };
+
+/** RFC 3339 with microseconds, the MicroTime format the Lease API uses. */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+export function observe(prev: Observation | undefined, spec: LeaseSpec, now: number): Observation {
+  const record = `${spec.holderIdentity ?? ''}|${spec.renewTime ?? ''}`;
+  return prev?.record === record ? prev : { record, at: now };
+}
+
+/**
+ * What to do given the current lease (undefined: it does not exist).
+ * `observed` must be the observation updated with this lease.
+ */
+export function decide(
+  lease: LeaseSpec | undefined,
+  observed: Observation | undefined,
+  identity: string,
+  now: number,
+  timing: ElectionTiming,
+): Decision {
+  const durationSeconds = Math.ceil(timing.leaseDurationMs / 1000);
+  if (!lease) {
+    return {
+      action: 'create',
+      spec: {
+        holderIdentity: identity,
+        leaseDurationSeconds: durationSeconds,
+        acquireTime: microTime(now),
+        renewTime: microTime(now),
+        leaseTransitions: 0,
+      },
+    };
+  }
+  const holder = lease.holderIdentity ?? '';
+  const duration = (lease.leaseDurationSeconds ?? durationSeconds) * 1000;
+  const expired = holder === '' || observed === undefined || observed.at + duration <= now;
+  if (holder !== identity && !expired) return { action: 'wait', holder };
+  const acquired = holder !== identity;
+  return {
+    action: 'update',
+    acquired,
+    spec: {
+      holderIdentity: identity,
+      leaseDurationSeconds: durationSeconds,
+      acquireTime: acquired ? microTime(now) : (lease.acquireTime ?? microTime(now)),
+      renewTime: microTime(now),
+      leaseTransitions: (lease.leaseTransitions ?? 0) + (acquired ? 1 : 0),
+    },
+  };
+}
+
+/** The spec that gives the lease up at once (on a clean shutdown). */
+export function releasedSpec(lease: LeaseSpec, now: number): LeaseSpec {
+  return {
+    ...lease,
+    holderIdentity: null,
+    leaseDurationSeconds: 1,
+    renewTime: microTime(now),
+  };
+}
