@@ -1,0 +1,186 @@
+// Command-line flags of `sidecar-monitor operator`, parsed purely: a value or a
+// FlagError naming the flag, never a throw from deep inside.
+import { parseArgs } from 'node:util';
+
+export interface OperatorFlags {
+  kubeconfig: string | undefined;
+  /** Namespaces to watch; empty: all. */
+  namespaces: string[];
+  /** The exporter image injected when a monitor names none. */
+  exporterImage: string;
+  /** Images a monitor may ask for (exact, or a prefix ending in '*'); always includes exporterImage. */
+  allowedExporterImages: string[];
+  /** Across all monitors; 0: unlimited. */
+  maxConcurrentRollouts: number;
+  workers: number;
+  listen: { host: string; port: number };
+  leaderElect: boolean;
+  leaderElectionNamespace: string | undefined;
+  leaderElectionId: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  identity: string | undefined;
+  /** Full relist of every informer, and re-reconcile of every monitor. */
+  resyncMs: number;
+  /** How long the operator waits to batch status writes of one monitor. */
+  statusDelayMs: number;
+  logLevel: string;
+  help: boolean;
+}
+
+export class FlagError extends Error {
+  readonly flag: string;
+  constructor(flag: string, message: string, options?: ErrorOptions) {
+    super(`--${flag}: ${message}`, options);
+    this.name = 'FlagError';
+    this.flag = flag;
+  }
+}
+
+export const USAGE = `usage: sidecar-monitor operator [flags]
+
+Reconciles SidecarMonitors into the pod templates of the workloads they select.
+
+flags:
+  --kubeconfig PATH                  kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
+  --namespace NS                     watch only this namespace (repeatable; default: all namespaces)
+  --exporter-image IMAGE             exporter image injected by default (default: $SIDECAR_MONITOR_IMAGE)
+  --allowed-exporter-images LIST     comma-separated images monitors may choose ('repo/*' allows a prefix);
+                                     the default exporter image is always allowed
+  --max-concurrent-rollouts N        workloads rolling out at once across all monitors (default 10; 0: no limit)
+  --workers N                        concurrent workload reconciles (default 4)
+  --listen HOST:PORT                 /metrics, /healthz, /readyz (default 0.0.0.0:8080)
+  --leader-elect BOOL                Lease-based leader election (default true)
+  --leader-election-namespace NS     namespace of the Lease (default: the pod's namespace)
+  --leader-election-id NAME          name of the Lease (default sidecar-monitor-operator)
+  --lease-duration SECONDS           (default 15)
+  --renew-deadline SECONDS           (default 10)
+  --retry-period SECONDS             (default 2)
+  --identity NAME                    leader-election identity (default: $POD_NAME or the hostname)
+  --resync SECONDS                   full relist and re-reconcile period (default 600)
+  --status-delay-ms MS               batching delay of status writes (default 250)
+  --log-level LEVEL                  trace, debug, info, warn, error (default info)
+  -h, --help                         show this help
+`;
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new FlagError(flag, `must be an integer, got "${text}"`);
+  const n = Number(text);
+  if (n < min || n > max) throw new FlagError(flag, `must be between ${min} and ${max}`);
+  return n;
+}
+
+function bool(flag: string, text: string): boolean {
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new FlagError(flag, `must be true or false, got "${text}"`);
+}
+
+function hostPort(flag: string, text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) throw new FlagError(flag, `must be HOST:PORT, got "${text}"`);
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1') || '0.0.0.0';
+  return { host, port: integer(flag, text.slice(colon + 1), 0, 65535) };
+}
+
+/** Parses argv; env supplies defaults for what Kubernetes injects (image, pod name). */
+export function parseOperatorFlags(
+  argv: string[],
+  env: Record<string, string | undefined> = {},
+): OperatorFlags | FlagError {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        kubeconfig: { type: 'string' },
+        namespace: { type: 'string', multiple: true },
+        'exporter-image': { type: 'string' },
+        'allowed-exporter-images': { type: 'string', multiple: true },
+        'max-concurrent-rollouts': { type: 'string' },
+        workers: { type: 'string' },
+        listen: { type: 'string' },
+        'leader-elect': { type: 'string' },
+        'leader-election-namespace': { type: 'string' },
+        'leader-election-id': { type: 'string' },
+        'lease-duration': { type: 'string' },
+        'renew-deadline': { type: 'string' },
+        'retry-period': { type: 'string' },
+        identity: { type: 'string' },
+        resync: { type: 'string' },
+        'status-delay-ms': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+    const namespaces = [...new Set(values.namespace ?? [])];
+    for (const ns of namespaces) {
+      if (!DNS_LABEL.test(ns) || ns.length > 63)
+        throw new FlagError('namespace', `"${ns}" is not a namespace name`);
+    }
+    const exporterImage = values['exporter-image'] ?? env.SIDECAR_MONITOR_IMAGE ?? '';
+    const allowed = (values['allowed-exporter-images'] ?? [])
+      .flatMap((v) => v.split(','))
+      .map((v) => v.trim())
+      .filter((v) => v.length > 0);
+    const logLevel = values['log-level'] ?? 'info';
+    if (!LEVELS.includes(logLevel))
+      throw new FlagError('log-level', `must be one of ${LEVELS.join(', ')}`);
+    const leaseDurationMs =
+      1000 * integer('lease-duration', values['lease-duration'] ?? '15', 1, 3600);
+    const renewDeadlineMs =
+      1000 * integer('renew-deadline', values['renew-deadline'] ?? '10', 1, 3600);
+    const retryPeriodMs = 1000 * integer('retry-period', values['retry-period'] ?? '2', 1, 3600);
+    if (renewDeadlineMs >= leaseDurationMs)
+      throw new FlagError('renew-deadline', 'must be shorter than --lease-duration');
+    if (retryPeriodMs >= renewDeadlineMs)
+      throw new FlagError('retry-period', 'must be shorter than --renew-deadline');
+    const help = values.help ?? false;
+    if (!help && exporterImage === '') {
+      throw new FlagError(
+        'exporter-image',
+        'is required (or set SIDECAR_MONITOR_IMAGE): the image injected into workloads',
+      );
+    }
+    return {
+      kubeconfig: values.kubeconfig,
+      namespaces,
+      exporterImage,
+      allowedExporterImages: [...new Set([exporterImage, ...allowed])].filter((i) => i !== ''),
+      maxConcurrentRollouts: integer(
+        'max-concurrent-rollouts',
+        values['max-concurrent-rollouts'] ?? '10',
+        0,
+        100_000,
+      ),
+      workers: integer('workers', values.workers ?? '4', 1, 64),
+      listen: hostPort('listen', values.listen ?? '0.0.0.0:8080'),
+      leaderElect: bool('leader-elect', values['leader-elect'] ?? 'true'),
+      leaderElectionNamespace: values['leader-election-namespace'] ?? env.POD_NAMESPACE,
+      leaderElectionId: values['leader-election-id'] ?? 'sidecar-monitor-operator',
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+      identity: values.identity ?? env.POD_NAME,
+      resyncMs: 1000 * integer('resync', values.resync ?? '600', 10, 86_400),
+      statusDelayMs: integer('status-delay-ms', values['status-delay-ms'] ?? '250', 0, 60_000),
+      logLevel,
+      help,
+    };
+  } catch (err) {
+    if (err instanceof FlagError) return err;
+    const message = err instanceof Error ? err.message : String(err);
+    const flag = /'--?([\w-]+)/.exec(message)?.[1] ?? 'flags';
+    return new FlagError(flag, message, { cause: err });
+  }
+}
+
+/** Whether image may be injected: exact match, or a prefix pattern ending in '*'. */
+export function imageAllowed(image: string, allowed: readonly string[]): boolean {
+  return allowed.some((a) => (a.endsWith('*') ? image.startsWith(a.slice(0, -1)) : image === a));
+}
