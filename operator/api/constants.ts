@@ -1,0 +1,71 @@
+// Every name sidecar-monitor writes into a cluster, in one place: the injection core, the
+// operator, the `inject` command, the chart and the docs all import these, so a key can
+// never be spelled two ways.
+
+export const GROUP = 'sidecarmonitor.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+export const KIND = 'SidecarMonitor';
+export const PLURAL = 'sidecarmonitors';
+export const CRD_NAME = `${PLURAL}.${GROUP}`;
+
+/** Server-side apply field manager of every write the operator makes to a workload. */
+export const FIELD_MANAGER = 'sidecar-monitor';
+
+/** Pod-template label naming the monitor whose exporter is injected; PodMonitors select it. */
+export const MONITOR_LABEL = `${GROUP}/monitor`;
+/** Workload (or pod-template) label: `"false"` opts the workload out of every monitor. */
+export const OPT_OUT_LABEL = `${GROUP}/inject`;
+export const OPT_OUT_VALUE = 'false';
+/** Pod-template annotation: hash of everything injected. It drives rollouts and no-op skips. */
+export const HASH_ANNOTATION = `${GROUP}/injection-hash`;
+/**
+ * Pod-template annotation: what the injection created that was absent before (comma-separated
+ * tokens), so removal restores the template exactly. Absent when the injection created nothing.
+ */
+export const CREATED_ANNOTATION = `${GROUP}/injection-created`;
+/** CRD annotation: the schema revision; the operator refuses to run against an older CRD. */
+export const CRD_REVISION_ANNOTATION = `${GROUP}/crd-revision`;
+
+/** kubectl's annotation naming a pod's main container; the default injection target. */
+export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-container';
+
+/** Name of the injected exporter container. */
+export const EXPORTER_CONTAINER = 'sidecar-monitor-exporter';
+/** Name of the exporter's metrics port (PodMonitors scrape it by name; at most 15 characters). */
+export const EXPORTER_PORT_NAME = 'smon-metrics';
+/**
+ * An empty volume mounted over the service-account token path in the exporter only: the
+ * ServiceAccount admission plugin then skips the token for that container, whatever the pod's
+ * automountServiceAccountToken says (the exporter never talks to the API server).
+ */
+export const NO_TOKEN_VOLUME = 'sidecar-monitor-no-token';
+export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** Env var names given to the exporter for probe header values taken from Secrets. */
+export const HEADER_ENV_PREFIX = 'SIDECAR_MONITOR_HEADER_';
+
+/** Known service-mesh proxies: never a default target, never an explicit one. */
+export const MESH_SIDECARS: readonly string[] = ['istio-proxy', 'linkerd-proxy'];
+
+/** User and group the exporter runs as when it cannot mirror the app (the "nonroot" user). */
+export const FALLBACK_UID = 65532;
+export const FALLBACK_GID = 65532;
+
+/** Prometheus scrape annotations, set only when no PodMonitor scrapes the exporter. */
+export const SCRAPE_ANNOTATIONS = {
+  scrape: 'prometheus.io/scrape',
+  port: 'prometheus.io/port',
+  path: 'prometheus.io/path',
+  scheme: 'prometheus.io/scheme',
+} as const;
+export const METRICS_PATH = '/metrics';
+
+/** The image repository the operator and the chart default to (tag: the release version). */
+export const DEFAULT_IMAGE_REPOSITORY = 'ghcr.io/sidecar-monitor/sidecar-monitor';
+
+/** Exporter resources when neither the monitor nor the operator's flags say otherwise. */
+export const DEFAULT_EXPORTER_RESOURCES = {
+  requests: { cpu: '10m', memory: '64Mi' },
+  limits: { cpu: '200m', memory: '128Mi' },
+} as const;

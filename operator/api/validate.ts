@@ -1,0 +1,122 @@
+// Offline validation of a SidecarMonitor, in the order the API server applies it: defaults,
+// then the CRD's openAPIV3Schema (ajv), unknown fields and list keys, then, only when those
+// pass (the server skips CEL on an object with schema errors), the semantic checks that
+// mirror the CEL rules. The result is the defaulted monitor or every error by field path.
+
+import { Ajv, type ErrorObject } from 'ajv';
+import { API_VERSION, KIND } from './constants.ts';
+import { applySchemaDefaults } from './defaults.ts';
+import { childPath, type FieldError } from './field-error.ts';
+import { isDnsSubdomain } from './labels.ts';
+import { semanticErrors } from './semantic.ts';
+import { structuralErrors } from './structural.ts';
+import { openAPIV3Schema, type SidecarMonitor } from './v1alpha1.ts';
+
+export type MonitorValidation =
+  { valid: true; monitor: SidecarMonitor } | { valid: false; errors: FieldError[] };
+
+export interface MonitorValidator {
+  validate(value: unknown): MonitorValidation;
+}
+
+const KUBERNETES_KEYWORDS = [
+  'x-kubernetes-int-or-string',
+  'x-kubernetes-preserve-unknown-fields',
+  'x-kubernetes-list-type',
+  'x-kubernetes-list-map-keys',
+  'x-kubernetes-map-type',
+  'x-kubernetes-validations',
+  'x-kubernetes-embedded-resource',
+];
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** ajv's JSON pointer ("/spec/health/endpoints/0") as a Kubernetes field path. */
+function fieldOf(error: ErrorObject): string {
+  let path = '';
+  for (const raw of error.instancePath.split('/').slice(1)) {
+    const seg = raw.replaceAll('~1', '/').replaceAll('~0', '~');
+    path = /^\d+$/.test(seg) ? childPath(path, Number(seg)) : childPath(path, seg);
+  }
+  if (error.keyword === 'required') {
+    path = childPath(path, (error.params as { missingProperty: string }).missingProperty);
+  }
+  return path;
+}
+
+function schemaErrors(errors: readonly ErrorObject[]): FieldError[] {
+  // An int-or-string of the wrong type fails both anyOf branches: say it once.
+  const anyOf = new Set(errors.filter((e) => e.keyword === 'anyOf').map(fieldOf));
+  const out = new Map<string, FieldError>();
+  for (const error of errors) {
+    const field = fieldOf(error);
+    let message: string;
+    if (anyOf.has(field) && (error.keyword === 'type' || error.keyword === 'anyOf')) {
+      message = 'must be an integer or a string';
+    } else if (error.keyword === 'required') {
+      message = 'required value';
+    } else if (error.keyword === 'enum') {
+      const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+      message = `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+    } else {
+      message = error.message ?? error.keyword;
+    }
+    const key = `${field}\0${message}`;
+    if (!out.has(key)) out.set(key, { field, message });
+  }
+  return [...out.values()];
+}
+
+function metadataErrors(value: Record<string, unknown>): FieldError[] {
+  const metadata = value.metadata;
+  if (!isObject(metadata)) return [{ field: 'metadata', message: 'required value' }];
+  const errors: FieldError[] = [];
+  const { name, namespace } = metadata;
+  if (typeof name !== 'string' || name === '') {
+    errors.push({ field: 'metadata.name', message: 'required value' });
+  } else if (!isDnsSubdomain(name)) {
+    errors.push({
+      field: 'metadata.name',
+      message: 'must be a lowercase DNS subdomain (letters, digits, - and .)',
+    });
+  }
+  if (namespace !== undefined && (typeof namespace !== 'string' || !isDnsSubdomain(namespace))) {
+    errors.push({ field: 'metadata.namespace', message: 'must be a namespace name' });
+  }
+  return errors;
+}
+
+/** Compiles the CRD schema once; keep the validator for the life of the caller. */
+export function createMonitorValidator(): MonitorValidator {
+  const ajv = new Ajv({ allErrors: true, strictTypes: false });
+  ajv.addVocabulary(KUBERNETES_KEYWORDS);
+  ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) });
+  ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
+  ajv.addFormat('date-time', RFC3339);
+  const check = ajv.compile(openAPIV3Schema);
+
+  return {
+    validate(value: unknown): MonitorValidation {
+      if (!isObject(value)) {
+        return { valid: false, errors: [{ field: '', message: 'must be an object' }] };
+      }
+      const errors: FieldError[] = [];
+      if (value.apiVersion !== API_VERSION) {
+        errors.push({ field: 'apiVersion', message: `must be ${API_VERSION}` });
+      }
+      if (value.kind !== KIND) errors.push({ field: 'kind', message: `must be ${KIND}` });
+      errors.push(...metadataErrors(value));
+      const defaulted = applySchemaDefaults(openAPIV3Schema, value);
+      if (!check(defaulted)) errors.push(...schemaErrors(check.errors ?? []));
+      errors.push(...structuralErrors(openAPIV3Schema, defaulted));
+      if (errors.length > 0) return { valid: false, errors };
+      const monitor = defaulted as SidecarMonitor;
+      const semantic = semanticErrors(monitor);
+      return semantic.length > 0 ? { valid: false, errors: semantic } : { valid: true, monitor };
+    },
+  };
+}
