@@ -42,9 +42,13 @@ export const PROBE_FAILURE_REASONS = [
   'other',
 ] as const;
 export const COLLECTORS = ['discovery', 'cgroup', 'process'] as const;
+/**
+ * Why a collector could not read some of a container's data. `no_cgroup`: the container has
+ * no cgroup of its own the exporter can reach (e.g. a process in the root cgroup); values are
+ * then absent, never replaced by host-wide ones.
+ */
 export const DEGRADED_REASONS = [
   'permission_denied',
-  'not_found',
   'parse_error',
   'io_error',
   'timeout',

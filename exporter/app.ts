@@ -1,0 +1,103 @@
+// Wires the exporter from its parts. Everything with a side effect (logger, clock, randomness,
+// environment, procfs root) comes in as a dependency; nothing here listens or reads yet.
+
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { Registry } from 'prom-client';
+import { CgroupCollector } from './cgroup/collector.ts';
+import { Discoverer } from './discovery/discover.ts';
+import { registerFamilies } from './metrics/families.ts';
+import type { ExporterOptions } from './options.ts';
+import { ProbeRunner } from './probes/runner.ts';
+import { ProcessCollector } from './process/collector.ts';
+import { ScrapePipeline } from './scrape/pipeline.ts';
+import { takeSnapshot } from './scrape/snapshot.ts';
+import { buildServer } from './server.ts';
+
+export interface ExporterDeps {
+  options: ExporterOptions;
+  logger: Logger;
+  /** Monotonic milliseconds. */
+  now: () => number;
+  random: () => number;
+  env: Readonly<Record<string, string | undefined>>;
+  version: string;
+  selfPid: number;
+  bootTimeSeconds: number | undefined;
+}
+
+export interface Exporter {
+  server: FastifyInstance;
+  registry: Registry;
+  pipeline: ScrapePipeline;
+  /** Starts the probe schedules. */
+  start(): void;
+  /** Stops probes and closes the server (drains requests in flight). */
+  stop(): Promise<void>;
+}
+
+/** Throws (with a message naming the setting) when the config cannot be used. */
+export function createExporter(deps: ExporterDeps): Exporter {
+  const { options, logger, now } = deps;
+  const { config } = options;
+  const registry = new Registry();
+  const discoverer = new Discoverer({
+    procRoot: options.procRoot,
+    mode: options.mode,
+    selfPid: deps.selfPid,
+    preferred: config.targets.map((t) => t.name),
+  });
+  const cgroups = new CgroupCollector(options.procRoot);
+  const processes = new ProcessCollector(options.procRoot, now);
+  const pipeline = new ScrapePipeline({
+    registry,
+    logger,
+    targets: config.targets,
+    seriesLimit: options.maxSeries,
+    takeSnapshot: () =>
+      takeSnapshot({
+        discoverer,
+        cgroups,
+        processes,
+        now,
+        timeoutMs: options.collectorTimeoutMs,
+        bootTimeSeconds: deps.bootTimeSeconds,
+      }),
+  });
+  const families = registerFamilies({
+    registry,
+    logger,
+    samples: pipeline.samples,
+    version: deps.version,
+    ...(config.workload ? { workload: config.workload } : {}),
+    seriesLimit: options.maxSeries,
+  });
+  pipeline.setDroppedCounter(families.seriesDropped);
+  const probes = new ProbeRunner({
+    probes: config.probes,
+    families: families.probes,
+    logger,
+    now,
+    random: deps.random,
+    userAgent: `sidecar-monitor/${deps.version}`,
+    env: deps.env,
+  });
+  let stopping = false;
+  const server = buildServer({
+    logger,
+    render: () => pipeline.render(),
+    ready: () => !stopping,
+  });
+  return {
+    server,
+    registry,
+    pipeline,
+    start: () => {
+      probes.start();
+    },
+    stop: async () => {
+      stopping = true;
+      await Promise.all([probes.stop(), server.close()]);
+    },
+  };
+}

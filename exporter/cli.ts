@@ -1,0 +1,148 @@
+// `sidecar-monitor exporter`: the process shell around createExporter. Startup problems end
+// with one line naming the bad setting and a non-zero exit code, never a stack trace.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { createExporter, type Exporter } from './app.ts';
+import { ConfigError } from './config.ts';
+import { OptionsError, USAGE, parseOptions, type ExporterOptions } from './options.ts';
+import { ParseError } from './parse/errors.ts';
+import { parseBootTime } from './parse/system-stat.ts';
+import { readText } from './procfs/read.ts';
+
+/** How long SIGTERM may take before open connections are cut. */
+const SHUTDOWN_GRACE_MS = 1500;
+
+function fail(message: string, code: number): number {
+  console.error(`sidecar-monitor exporter: ${message}`);
+  return code;
+}
+
+async function readVersion(): Promise<string> {
+  // exporter/cli.ts in development, dist/exporter/cli.js in the image.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'sidecar-monitor' && pkg.version) return pkg.version;
+    } catch {
+      // not this directory
+    }
+  }
+  return 'unknown';
+}
+
+async function listen(server: FastifyInstance, options: ExporterOptions): Promise<string> {
+  if (options.host !== '') return server.listen({ host: options.host, port: options.port });
+  try {
+    return await server.listen({ host: '::', port: options.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    return server.listen({ host: '0.0.0.0', port: options.port });
+  }
+}
+
+function nextSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', on);
+      process.off('SIGINT', on);
+      resolve(signal);
+    };
+    process.on('SIGTERM', on);
+    process.on('SIGINT', on);
+  });
+}
+
+async function shutdown(exporter: Exporter): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(false);
+    }, SHUTDOWN_GRACE_MS);
+  });
+  const done = await Promise.race([exporter.stop().then(() => true), late]);
+  clearTimeout(timer);
+  if (!done) exporter.server.server.closeAllConnections();
+  return done;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let options: ExporterOptions | 'help';
+  try {
+    options = parseOptions(argv, process.env);
+  } catch (err) {
+    if (err instanceof OptionsError || err instanceof ConfigError) return fail(err.message, 2);
+    throw err;
+  }
+  if (options === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
+  const version = await readVersion();
+  const stat = await readText(`${options.procRoot}/stat`);
+  const bootTime = stat.ok ? parseBootTime(stat.value) : undefined;
+  if (bootTime === undefined || bootTime instanceof ParseError) {
+    logger.warn(
+      { procRoot: options.procRoot },
+      'cannot read the boot time: process start times will be absent',
+    );
+  }
+
+  let exporter: Exporter;
+  try {
+    exporter = createExporter({
+      options,
+      logger,
+      now: () => performance.now(),
+      random: Math.random,
+      env: process.env,
+      version,
+      selfPid: process.pid,
+      bootTimeSeconds: typeof bootTime === 'number' ? bootTime : undefined,
+    });
+  } catch (err) {
+    return fail((err as Error).message, 2);
+  }
+
+  let address: string;
+  try {
+    address = await listen(exporter.server, options);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${options.host || '*'}:${options.port}`;
+    if (code === 'EADDRINUSE') return fail(`--listen: ${where} is already in use`, 1);
+    if (code === 'EACCES') return fail(`--listen: not allowed to listen on ${where}`, 1);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND')
+      return fail(`--listen: ${options.host} is not an address of this host`, 1);
+    return fail(`--listen: cannot listen on ${where}: ${(err as Error).message}`, 1);
+  }
+  exporter.start();
+  const mode = options.mode.kind;
+  logger.info(
+    {
+      address,
+      version,
+      mode,
+      targets: options.config.targets.map((t) => t.name),
+      probes: options.config.probes.map((p) => p.name),
+      maxSeries: options.maxSeries,
+    },
+    'listening',
+  );
+
+  const signal = await nextSignal();
+  logger.info({ signal }, 'shutting down');
+  const clean = await shutdown(exporter);
+  logger.info({ clean }, 'stopped');
+  return 0;
+}

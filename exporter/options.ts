@@ -1,0 +1,180 @@
+// Command-line flags and environment → validated runtime options. Pure: argv and env in, a
+// value or an OptionsError naming the bad setting out. The operator sets the environment
+// (SIDECAR_MONITOR_CONFIG and friends); people running it by hand use flags.
+
+import { CONFIG_ENV, parseExporterConfig, type ExporterConfig } from './config.ts';
+import type { DiscoveryMode } from './discovery/discover.ts';
+
+/** The operator's default too (SidecarMonitor spec.exporter.port). */
+export const DEFAULT_PORT = 9477;
+export const DEFAULT_LISTEN = `:${DEFAULT_PORT}`;
+export const DEFAULT_MAX_SERIES = 500;
+export const LISTEN_ENV = 'SIDECAR_MONITOR_LISTEN';
+export const LOG_LEVEL_ENV = 'SIDECAR_MONITOR_LOG_LEVEL';
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ExporterOptions {
+  host: string;
+  port: number;
+  mode: DiscoveryMode;
+  config: ExporterConfig;
+  procRoot: string;
+  maxSeries: number;
+  collectorTimeoutMs: number;
+  logLevel: LogLevel;
+}
+
+export class OptionsError extends Error {
+  /** The flag or environment variable at fault. */
+  readonly setting: string;
+  constructor(setting: string, message: string, options?: ErrorOptions) {
+    super(`${setting}: ${message}`, options);
+    this.name = 'OptionsError';
+    this.setting = setting;
+  }
+}
+
+export const USAGE = `usage: sidecar-monitor exporter [flags]
+
+Exposes Prometheus metrics about the containers of its pod (cgroup resources, processes,
+health probes). In a pod it watches every container but its own; with --pid or --match it
+runs standalone and watches those processes.
+
+flags:
+  --listen HOST:PORT        address of /metrics, /healthz, /readyz (env ${LISTEN_ENV};
+                            default ${DEFAULT_LISTEN})
+  --pid PID                 standalone: watch this process and its descendants (repeatable)
+  --match REGEX             standalone: watch processes whose command line matches
+  --max-series N            cap on exported series (default: config maxSeries or ${DEFAULT_MAX_SERIES})
+  --collector-timeout SEC   time budget of each collector per scrape (default 5)
+  --proc-root PATH          procfs mount (default /proc)
+  --log-level LEVEL         ${LOG_LEVELS.join(', ')} (env ${LOG_LEVEL_ENV}; default info)
+  -h, --help                this help
+
+environment:
+  ${CONFIG_ENV}    JSON config written by the operator (targets, probes, workload)`;
+
+const VALUE_FLAGS = new Set([
+  '--listen',
+  '--pid',
+  '--match',
+  '--max-series',
+  '--collector-timeout',
+  '--proc-root',
+  '--log-level',
+]);
+
+/**
+ * HOST:PORT, [IPv6]:PORT, or :PORT for every interface (host '' — the CLI listens on '::'
+ * when the pod has IPv6, else on 0.0.0.0).
+ */
+export function parseListen(setting: string, value: string): { host: string; port: number } {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]*):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535)
+    throw new OptionsError(
+      setting,
+      `expected HOST:PORT (e.g. 127.0.0.1:${DEFAULT_PORT}, [::1]:${DEFAULT_PORT} or :${DEFAULT_PORT}), got "${value}"`,
+    );
+  const raw = m[1] ?? '';
+  const host = raw.startsWith('[') ? raw.slice(1, -1) : raw;
+  return { host, port };
+}
+
+function integer(setting: string, value: string, min: number, max: number): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max))
+    throw new OptionsError(setting, `expected an integer from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+/** Returns the options, or 'help'. Throws OptionsError, or ConfigError for the config env. */
+export function parseOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ExporterOptions | 'help' {
+  const values = new Map<string, string[]>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '-h' || arg === '--help') return 'help';
+    const eq = arg.indexOf('=');
+    const flag = arg.startsWith('--') && eq > 0 ? arg.slice(0, eq) : arg;
+    if (!VALUE_FLAGS.has(flag))
+      throw new OptionsError(
+        arg,
+        `unknown ${arg.startsWith('-') ? 'flag' : 'argument'} (see --help)`,
+      );
+    let value: string | undefined;
+    if (eq > 0 && flag !== arg) value = arg.slice(eq + 1);
+    else value = argv[++i];
+    if (value === undefined) throw new OptionsError(flag, 'needs a value');
+    values.set(flag, [...(values.get(flag) ?? []), value]);
+  }
+  const last = (flag: string) => values.get(flag)?.at(-1);
+
+  const listenSetting = last('--listen') !== undefined ? '--listen' : LISTEN_ENV;
+  const { host, port } = parseListen(
+    listenSetting,
+    last('--listen') ?? env[LISTEN_ENV] ?? DEFAULT_LISTEN,
+  );
+
+  const pids = (values.get('--pid') ?? []).map((v) => integer('--pid', v, 1, 2 ** 22));
+  let match: RegExp | undefined;
+  const pattern = last('--match');
+  if (pattern !== undefined) {
+    try {
+      match = new RegExp(pattern);
+    } catch (err) {
+      throw new OptionsError(
+        '--match',
+        `not a valid regular expression: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+  const mode: DiscoveryMode =
+    pids.length > 0 || match
+      ? { kind: 'standalone', pids, ...(match ? { match } : {}) }
+      : { kind: 'pod' };
+
+  let config: ExporterConfig = { version: 1, targets: [], probes: [] };
+  const raw = env[CONFIG_ENV];
+  // A ConfigError names the field (SIDECAR_MONITOR_CONFIG.probes[0].port: ...).
+  if (raw !== undefined && raw.trim() !== '') config = parseExporterConfig(raw);
+
+  const maxSeriesFlag = last('--max-series');
+  const maxSeries =
+    maxSeriesFlag !== undefined
+      ? integer('--max-series', maxSeriesFlag, 10, 100_000)
+      : (config.maxSeries ?? DEFAULT_MAX_SERIES);
+  const timeoutFlag = last('--collector-timeout');
+  const timeoutSeconds = timeoutFlag === undefined ? 5 : Number(timeoutFlag);
+  if (!(timeoutSeconds >= 0.01 && timeoutSeconds <= 120))
+    throw new OptionsError(
+      '--collector-timeout',
+      `expected seconds from 0.01 to 120, got "${timeoutFlag}"`,
+    );
+  const procRoot = last('--proc-root') ?? '/proc';
+  if (!procRoot.startsWith('/'))
+    throw new OptionsError('--proc-root', `must be an absolute path, got "${procRoot}"`);
+  const levelSetting = last('--log-level') !== undefined ? '--log-level' : LOG_LEVEL_ENV;
+  const level = last('--log-level') ?? env[LOG_LEVEL_ENV] ?? 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new OptionsError(
+      levelSetting,
+      `expected one of ${LOG_LEVELS.join(', ')}, got "${level}"`,
+    );
+
+  return {
+    host,
+    port,
+    mode,
+    config,
+    procRoot: procRoot.length > 1 ? procRoot.replace(/\/+$/, '') : procRoot,
+    maxSeries,
+    collectorTimeoutMs: Math.round(timeoutSeconds * 1000),
+    logLevel: level as LogLevel,
+  };
+}
