@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { ClassicDashboard } from './layout.ts';
 import { exporterCost } from './exporter-cost.ts';
 import { healthLatency } from './health-latency.ts';
+import { operator } from './operator.ts';
 import { workloadResources } from './workload-resources.ts';
 
 /** Where the committed JSON lives; the chart's ConfigMaps read it from there. */
@@ -19,6 +20,7 @@ export const DASHBOARDS: readonly DashboardFile[] = [
   { file: 'sidecar-monitor-workload-resources.json', build: workloadResources },
   { file: 'sidecar-monitor-health-latency.json', build: healthLatency },
   { file: 'sidecar-monitor-exporter-cost.json', build: exporterCost },
+  { file: 'sidecar-monitor-operator.json', build: operator },
 ];
 
 /** The committed form: stable key order (the builders'), two-space indent, final newline. */

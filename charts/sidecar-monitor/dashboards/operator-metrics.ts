@@ -9,6 +9,8 @@ type Family = Exclude<keyof OperatorMetrics, 'registry'>;
 
 export interface OperatorMetricNames {
   readonly families: Readonly<Record<Family, string>>;
+  /** Each family's type as the registry reports it (counter, gauge, histogram, summary). */
+  readonly types: ReadonlyMap<string, string>;
   /** prom-client's default process metrics, unprefixed in the operator. */
   readonly processCpuSeconds: string;
   readonly processResidentMemoryBytes: string;
@@ -50,6 +52,7 @@ export function operatorMetricNames(): OperatorMetricNames {
   >;
   return {
     families,
+    types: new Map(registered.map((m) => [m.name, String(m.type)])),
     processCpuSeconds: runtime(METRICS.runtimeProcessCpuSeconds.name),
     processResidentMemoryBytes: runtime(METRICS.runtimeProcessResidentMemoryBytes.name),
   };

@@ -30,7 +30,7 @@ export function datasourceVariable(): cog.Builder<VariableModel> {
   return new DatasourceVariableBuilder('datasource').label('Data source').type('prometheus');
 }
 
-interface QueryVariable {
+export interface QueryVariable {
   readonly name: string;
   readonly label: string;
   readonly query: string;
@@ -45,7 +45,7 @@ interface QueryVariable {
   readonly allValue?: string;
 }
 
-function queryVariable(v: QueryVariable): cog.Builder<VariableModel> {
+export function queryVariable(v: QueryVariable): cog.Builder<VariableModel> {
   const b = new QueryVariableBuilder(v.name)
     .label(v.label)
     .description(v.description)

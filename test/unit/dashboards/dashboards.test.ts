@@ -2,6 +2,7 @@
 // variables that are defined, every topic the issue asks for, and a sane grid.
 import { describe, expect, it } from 'vitest';
 import { DASHBOARDS } from '../../../charts/sidecar-monitor/dashboards/index.ts';
+import { operatorMetricNames } from '../../../charts/sidecar-monitor/dashboards/operator-metrics.ts';
 import { METRICS, metricByName, PREFIX } from '../../../exporter/metrics/catalog.ts';
 import { panelsOf, queriesOf, referencedVariables, variablesOf } from './queries.ts';
 
@@ -12,15 +13,20 @@ const byUid = (uid: string) => {
   return found.dashboard;
 };
 
+// The operator's families with their types, from its own registry.
+const operatorTypes = operatorMetricNames().types;
+const typeOf = (name: string): string | undefined =>
+  metricByName(name)?.type ?? operatorTypes.get(name);
+
 /**
  * Families a query names: its sidecar_monitor_* tokens, with a histogram's _bucket, _count
  * and _sum series mapped to the histogram (undefined when the token is no family at all).
  */
 function familiesIn(expr: string): (string | undefined)[] {
   return [...expr.matchAll(new RegExp(`\\b${PREFIX}\\w+`, 'g'))].map(([token]) => {
-    if (metricByName(token)) return token;
+    if (typeOf(token) !== undefined) return token;
     const base = token.replace(/_(bucket|count|sum)$/, '');
-    return metricByName(base)?.type === 'histogram' ? base : undefined;
+    return typeOf(base) === 'histogram' ? base : undefined;
   });
 }
 
@@ -42,10 +48,15 @@ describe.each(built)('$file', ({ dashboard }) => {
   });
 
   it('queries histograms only through their _bucket, _count and _sum series', () => {
-    const histograms = Object.values(METRICS).filter((m) => m.type === 'histogram');
+    const histograms = [
+      ...Object.values(METRICS)
+        .filter((m) => m.type === 'histogram')
+        .map((m) => m.name),
+      ...[...operatorTypes].filter(([, type]) => type === 'histogram').map(([name]) => name),
+    ];
     for (const q of queries) {
       for (const h of histograms) {
-        const bare = new RegExp(`\\b${h.name}\\b(?!_)`);
+        const bare = new RegExp(`\\b${h}\\b(?!_)`);
         expect(bare.test(q.expr), `${q.panel}: ${q.expr}`).toBe(false);
       }
     }
@@ -158,5 +169,20 @@ describe('coverage of what the issue asks for', () => {
     const cpu = METRICS.runtimeProcessCpuSeconds.name;
     expect(queries.some((q) => q.expr.includes(cpu) && q.expr.includes('pod=~"$pod"'))).toBe(true);
     expect(queries.some((q) => q.expr.includes(`rate(${cpu}[`))).toBe(true);
+  });
+
+  it('operator: reconciles by result, durations, queue depth, workloads injected, API requests', () => {
+    const used = usedIn('sidecar-monitor-operator');
+    const op = operatorMetricNames().families;
+    for (const name of [
+      op.reconciles,
+      op.reconcileDuration,
+      op.queueDepth,
+      op.workloads,
+      op.apiRequests,
+      op.leader,
+    ]) {
+      expect(used, name).toContain(name);
+    }
   });
 });
