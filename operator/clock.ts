@@ -33,6 +33,21 @@ export function aborted(signal: AbortSignal): boolean {
   return signal.aborted;
 }
 
+/** Resolves when signal aborts (at once if it already has). */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else
+      signal.addEventListener(
+        'abort',
+        () => {
+          resolve();
+        },
+        { once: true },
+      );
+  });
+}
+
 /** Resolves after ms on the given clock, or early (without error) when signal aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

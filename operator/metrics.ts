@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 
 export interface OperatorMetrics {
   registry: Registry;
+  /** Read at scrape time; the manager plugs its queues and state in once they exist. */
+  sources: MetricsSources;
   reconciles: Counter<'controller' | 'result'>;
   reconcileDuration: Histogram<'controller'>;
   queueDepth: Gauge<'controller'>;
@@ -30,6 +32,7 @@ export interface MetricsSources {
 }
 
 export function createMetrics(version: string, sources: MetricsSources = {}): OperatorMetrics {
+  const live: MetricsSources = { ...sources };
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
   for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
@@ -41,6 +44,7 @@ export function createMetrics(version: string, sources: MetricsSources = {}): Op
   };
   const metrics: OperatorMetrics = {
     registry,
+    sources: live,
     reconciles: new Counter({
       name: `${p}reconcile_total`,
       help: 'Reconciles by controller and result (success or error).',
@@ -60,7 +64,7 @@ export function createMetrics(version: string, sources: MetricsSources = {}): Op
       labelNames: ['controller'],
       registers: [registry],
       collect(this: Gauge<'controller'>) {
-        fromSource(this, 'controller', sources.queueDepth);
+        fromSource(this, 'controller', live.queueDepth);
       },
     }),
     workloadWrites: new Counter({
@@ -75,7 +79,7 @@ export function createMetrics(version: string, sources: MetricsSources = {}): Op
       labelNames: ['state'],
       registers: [registry],
       collect(this: Gauge<'state'>) {
-        fromSource(this, 'state', sources.workloadStates);
+        fromSource(this, 'state', live.workloadStates);
       },
     }),
     rollouts: new Gauge({
@@ -84,7 +88,7 @@ export function createMetrics(version: string, sources: MetricsSources = {}): Op
       labelNames: ['state'],
       registers: [registry],
       collect(this: Gauge<'state'>) {
-        fromSource(this, 'state', sources.rolloutStates);
+        fromSource(this, 'state', live.rolloutStates);
       },
     }),
     apiRequests: new Counter({
