@@ -100,11 +100,11 @@ export class CgroupCollector {
     const files = cgroupFiles(found.location);
     const reads = new Map<string, FsResult<string>>();
     await mapLimit(files, 8, async ([key, path]) => {
-      let read = await readText(path);
+      const read = await readText(path);
+      reads.set(key, read);
       const fallback = BLKIO_FALLBACK[key];
       if (!read.ok && read.reason === 'missing' && fallback !== undefined)
-        read = await readText(path.slice(0, -key.length) + fallback);
-      reads.set(key, read);
+        reads.set(fallback, await readText(path.slice(0, -key.length) + fallback));
     });
     const stats = cgroupStats(found.location.version, reads);
     // Every file missing: the cgroup is gone (container restarting) or the pid was reused.

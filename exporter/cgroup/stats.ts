@@ -42,6 +42,12 @@ class Reader {
     this.reads = reads;
   }
 
+  /** Whether the file was read (or failed for a reason other than not existing). */
+  has(file: string): boolean {
+    const read = this.reads.get(file);
+    return read !== undefined && (read.ok || read.reason !== 'missing');
+  }
+
   parse<T>(file: string, parser: (text: string) => Parsed<T>): T | undefined {
     const read = this.reads.get(file);
     if (read === undefined) return undefined;
@@ -68,18 +74,20 @@ class Reader {
     return this.parse(file, (t) => parseSingleValue(file, t));
   }
 
-  /** Sets a value from a non-negative number; a negative one is a parse problem. */
-  set(key: MetricKey, value: number | undefined, file: string, scale = 1): void {
+  /** Sets a value from a finite non-negative number; anything else is a parse problem. */
+  /** Divides instead of scaling: 37345608977 / 1e6 is exact where × 1e-6 is not. */
+  set(key: MetricKey, value: number | undefined, file: string, divisor = 1): void {
     if (value === undefined) return;
-    if (!(value >= 0)) {
+    // "max" is only meaningful in limit files, which handle it before calling this.
+    if (!(value >= 0) || !Number.isFinite(value)) {
       this.problems.push({
         file,
         reason: 'parse_error',
-        error: new ParseError(file, `negative value ${value} for ${key}`),
+        error: new ParseError(file, `invalid value ${value} for ${key}`),
       });
       return;
     }
-    this.values[key] = value * scale;
+    this.values[key] = value / divisor;
   }
 
   quota(q: CpuQuota | undefined): void {
@@ -96,27 +104,28 @@ class Reader {
     ] as const;
     for (const [file, some, full] of pairs) {
       const p = this.parse(file, (t) => parsePressure(file, t));
-      this.set(some, p?.someMicros, file, 1e-6);
-      this.set(full, p?.fullMicros, file, 1e-6);
+      this.set(some, p?.someMicros, file, 1e6);
+      this.set(full, p?.fullMicros, file, 1e6);
     }
   }
 
   workingSet(usage: number | undefined, inactiveFile: number | undefined): void {
     // As the kubelet and cAdvisor compute it: usage minus inactive file pages, floored at 0.
-    if (usage === undefined || inactiveFile === undefined || usage < 0) return;
+    if (usage === undefined || inactiveFile === undefined) return;
+    if (!Number.isFinite(usage) || !Number.isFinite(inactiveFile) || usage < 0) return;
     this.values.containerMemoryWorkingSetBytes = Math.max(0, usage - inactiveFile);
   }
 }
 
 function statsV2(r: Reader): void {
   const cpu = r.keyed('cpu.stat');
-  r.set('containerCpuUsageSeconds', cpu?.get('usage_usec'), 'cpu.stat', 1e-6);
-  r.set('containerCpuUserSeconds', cpu?.get('user_usec'), 'cpu.stat', 1e-6);
-  r.set('containerCpuSystemSeconds', cpu?.get('system_usec'), 'cpu.stat', 1e-6);
+  r.set('containerCpuUsageSeconds', cpu?.get('usage_usec'), 'cpu.stat', 1e6);
+  r.set('containerCpuUserSeconds', cpu?.get('user_usec'), 'cpu.stat', 1e6);
+  r.set('containerCpuSystemSeconds', cpu?.get('system_usec'), 'cpu.stat', 1e6);
   // Present only when the cpu controller is enabled for the cgroup.
   r.set('containerCpuCfsPeriods', cpu?.get('nr_periods'), 'cpu.stat');
   r.set('containerCpuCfsThrottledPeriods', cpu?.get('nr_throttled'), 'cpu.stat');
-  r.set('containerCpuCfsThrottledSeconds', cpu?.get('throttled_usec'), 'cpu.stat', 1e-6);
+  r.set('containerCpuCfsThrottledSeconds', cpu?.get('throttled_usec'), 'cpu.stat', 1e6);
   r.quota(r.parse('cpu.max', parseCpuMax));
 
   const usage = r.single('memory.current');
@@ -145,14 +154,14 @@ function statsV2(r: Reader): void {
 }
 
 function statsV1(r: Reader): void {
-  r.set('containerCpuUsageSeconds', r.single('cpuacct.usage'), 'cpuacct.usage', 1e-9);
+  r.set('containerCpuUsageSeconds', r.single('cpuacct.usage'), 'cpuacct.usage', 1e9);
   const acct = r.keyed('cpuacct.stat');
-  r.set('containerCpuUserSeconds', acct?.get('user'), 'cpuacct.stat', 1 / USER_HZ);
-  r.set('containerCpuSystemSeconds', acct?.get('system'), 'cpuacct.stat', 1 / USER_HZ);
+  r.set('containerCpuUserSeconds', acct?.get('user'), 'cpuacct.stat', USER_HZ);
+  r.set('containerCpuSystemSeconds', acct?.get('system'), 'cpuacct.stat', USER_HZ);
   const cpu = r.keyed('cpu.stat');
   r.set('containerCpuCfsPeriods', cpu?.get('nr_periods'), 'cpu.stat');
   r.set('containerCpuCfsThrottledPeriods', cpu?.get('nr_throttled'), 'cpu.stat');
-  r.set('containerCpuCfsThrottledSeconds', cpu?.get('throttled_time'), 'cpu.stat', 1e-9);
+  r.set('containerCpuCfsThrottledSeconds', cpu?.get('throttled_time'), 'cpu.stat', 1e9);
   const quotaText = r.parse('cpu.cfs_quota_us', (t) => t);
   const periodText = r.parse('cpu.cfs_period_us', (t) => t);
   if (quotaText !== undefined && periodText !== undefined)
@@ -171,14 +180,23 @@ function statsV1(r: Reader): void {
     r.set('containerSpecMemoryLimitBytes', limit, 'memory.limit_in_bytes');
   r.set('containerOomEvents', r.keyed('memory.oom_control')?.get('oom_kill'), 'memory.oom_control');
 
-  for (const [file, readKey, writeKey] of [
+  // The *_recursive files include child cgroups like the other v1 values; kernels before 4.11
+  // only have the plain ones.
+  for (const [recursive, plain, readKey, writeKey] of [
     [
       'blkio.throttle.io_service_bytes_recursive',
+      'blkio.throttle.io_service_bytes',
       'containerFsReadsBytes',
       'containerFsWritesBytes',
     ],
-    ['blkio.throttle.io_serviced_recursive', 'containerFsReads', 'containerFsWrites'],
+    [
+      'blkio.throttle.io_serviced_recursive',
+      'blkio.throttle.io_serviced',
+      'containerFsReads',
+      'containerFsWrites',
+    ],
   ] as const) {
+    const file = r.has(recursive) ? recursive : plain;
     const rw = r.parse(file, (t) => parseBlkio(file, t));
     r.set(readKey, rw?.read, file);
     r.set(writeKey, rw?.write, file);

@@ -691,7 +691,9 @@ export type MetricKey = keyof typeof METRICS;
 /** All families, in the order the exporter writes them. */
 export const METRIC_LIST: readonly MetricSpec[] = Object.values(METRICS);
 
+const BY_NAME: ReadonlyMap<string, MetricSpec> = new Map(METRIC_LIST.map((m) => [m.name, m]));
+
 /** Looks a family up by its full name (for tests, docs and dashboard generators). */
 export function metricByName(name: string): MetricSpec | undefined {
-  return METRIC_LIST.find((m) => m.name === name);
+  return BY_NAME.get(name);
 }

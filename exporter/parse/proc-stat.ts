@@ -29,7 +29,8 @@ export function parseProcStat(text: string): Parsed<ProcStat> {
   const pid = unsigned(text.slice(0, open));
   if (pid === undefined) return new ParseError(FILE, 'pid is not a number');
   const comm = text.slice(open + 2, close);
-  const rest = text.slice(close + 2).split('\n', 1)[0] ?? ''.split(' ');
+  const firstLine = text.slice(close + 2).split('\n', 1)[0] ?? '';
+  const rest = firstLine.split(' ');
   // rest[0] is field 3 (state): field n is rest[n - 3].
   if (rest.length < 22)
     return new ParseError(FILE, `expected at least 24 fields, got ${rest.length + 2}`);

@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, serializeExporterConfig } from '../../../exporter/config.ts';
+import {
+  DEFAULT_MAX_SERIES,
+  DEFAULT_PORT,
+  OptionsError,
+  parseListen,
+  parseOptions,
+} from '../../../exporter/options.ts';
+
+describe('exporter options', () => {
+  it('defaults: pod mode on every interface, default port, empty config', () => {
+    expect(parseOptions([], {})).toEqual({
+      host: '',
+      port: DEFAULT_PORT,
+      mode: { kind: 'pod' },
+      config: { version: 1, targets: [], probes: [] },
+      procRoot: '/proc',
+      maxSeries: DEFAULT_MAX_SERIES,
+      collectorTimeoutMs: 5000,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads the flags the operator passes and the config env', () => {
+    const config = serializeExporterConfig({
+      version: 1,
+      targets: [{ name: 'app', limits: { cpuCores: 0.5 } }],
+      probes: [],
+      maxSeries: 300,
+    });
+    const o = parseOptions(['--listen=:9477'], {
+      SIDECAR_MONITOR_CONFIG: config,
+    });
+    expect(o).toMatchObject({ host: '', port: 9477, maxSeries: 300 });
+    if (o === 'help') throw new Error('help');
+    expect(o.config.targets[0]?.limits?.cpuCores).toBe(0.5);
+  });
+
+  it('standalone with --pid (repeatable) and --match; flags win over env', () => {
+    const o = parseOptions(
+      [
+        '--pid',
+        '12',
+        '--pid=13',
+        '--match',
+        'node .*server',
+        '--listen',
+        '127.0.0.1:0',
+        '--max-series',
+        '50',
+      ],
+      { SIDECAR_MONITOR_LISTEN: '0.0.0.0:1', SIDECAR_MONITOR_LOG_LEVEL: 'debug' },
+    );
+    if (o === 'help') throw new Error('help');
+    expect(o.mode).toEqual({ kind: 'standalone', pids: [12, 13], match: /node .*server/ });
+    expect([o.host, o.port, o.maxSeries, o.logLevel]).toEqual(['127.0.0.1', 0, 50, 'debug']);
+  });
+
+  it('parses IPv6 listen addresses', () => {
+    expect(parseListen('--listen', '[::1]:9477')).toEqual({ host: '::1', port: 9477 });
+    expect(parseListen('--listen', ':80')).toEqual({ host: '', port: 80 });
+  });
+
+  it.each([
+    [['--bogus'], '--bogus'],
+    [['stray'], 'stray'],
+    [['--listen'], '--listen'],
+    [['--listen', 'nope'], '--listen'],
+    [['--listen', '1.2.3.4:70000'], '--listen'],
+    [['--pid', '0'], '--pid'],
+    [['--pid', 'abc'], '--pid'],
+    [['--match', '('], '--match'],
+    [['--max-series', '5'], '--max-series'],
+    [['--collector-timeout', 'soon'], '--collector-timeout'],
+    [['--proc-root', 'relative'], '--proc-root'],
+    [['--log-level', 'loud'], '--log-level'],
+  ])('%j is an OptionsError naming %s', (argv, setting) => {
+    let error: unknown;
+    try {
+      parseOptions(argv, {});
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(OptionsError);
+    expect((error as OptionsError).setting).toBe(setting);
+    expect((error as Error).message.startsWith(`${setting}: `)).toBe(true);
+  });
+
+  it('names the env var when it is the bad setting', () => {
+    expect(() => parseOptions([], { SIDECAR_MONITOR_LISTEN: 'x' })).toThrow(
+      /^SIDECAR_MONITOR_LISTEN: /,
+    );
+    expect(() =>
+      parseOptions([], { SIDECAR_MONITOR_CONFIG: '{"version":1,"probes":[{"type":"udp"}]}' }),
+    ).toThrow(ConfigError);
+    expect(() => parseOptions([], { SIDECAR_MONITOR_CONFIG: 'not json' })).toThrow(
+      /^SIDECAR_MONITOR_CONFIG: is not valid JSON/,
+    );
+  });
+
+  it('--help wins', () => {
+    expect(parseOptions(['--pid', '1', '--help'], {})).toBe('help');
+  });
+});
