@@ -130,8 +130,9 @@ export class Discoverer {
       const read = await readText(this.path(pid, 'stat'));
       if (!read.ok) return undefined;
       const stat = parseProcStat(read.value);
-      if (stat instanceof ParseError || stat.kernelThread || stat.ppid === 2 || stat.pid === 2)
-        return undefined;
+      // Kernel threads by their flag, not by pid 2 as parent: in a pod's PID namespace pid 2
+      // is an ordinary process (often the app).
+      if (stat instanceof ParseError || stat.kernelThread) return undefined;
       return stat;
     });
     const out: Proc[] = [];

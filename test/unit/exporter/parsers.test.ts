@@ -198,6 +198,22 @@ describe('mountinfo', () => {
     ]);
   });
 
+  it('drops mounts hidden by a later mount at the same or a parent mount point', () => {
+    // What a container with its own cgroup namespace shows: the host mounts it inherited,
+    // covered by a tmpfs at /sys/fs/cgroup and its own cgroups mounted on top.
+    const text = [
+      '71 70 0:29 /../.. /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu',
+      '74 70 0:32 /../../../.. /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory',
+      '86 70 0:40 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755',
+      '87 86 0:29 /../app /sys/fs/cgroup/cpu ro,relatime - cgroup cgroup rw,cpu',
+      '89 86 0:32 /../app /sys/fs/cgroup/memory ro,relatime - cgroup cgroup rw,memory',
+    ].join('\n');
+    expect(parseCgroupMounts(text)).toEqual([
+      { version: 1, root: '/../app', mountPoint: '/sys/fs/cgroup/cpu', controllers: ['cpu'] },
+      { version: 1, root: '/../app', mountPoint: '/sys/fs/cgroup/memory', controllers: ['memory'] },
+    ]);
+  });
+
   it("reads this machine's own mountinfo", async () => {
     const { readFile } = await import('node:fs/promises');
     const mounts = parseCgroupMounts(await readFile('/proc/self/mountinfo', 'utf8'));
