@@ -47,9 +47,12 @@ function executableIn(dir: string, name: string): string | undefined {
   }
 }
 
-function collect(dirs: readonly string[]): Partial<Record<BinaryName, string>> {
+function collect(
+  names: readonly BinaryName[],
+  dirs: readonly string[],
+): Partial<Record<BinaryName, string>> {
   const found: Partial<Record<BinaryName, string>> = {};
-  for (const name of [...REQUIRED, ...OPTIONAL]) {
+  for (const name of names) {
     for (const dir of dirs) {
       const hit = executableIn(dir, name);
       if (hit !== undefined) {
@@ -61,10 +64,15 @@ function collect(dirs: readonly string[]): Partial<Record<BinaryName, string>> {
   return found;
 }
 
-function complete(
+/** The paths when every required binary is there, else the names that are missing. */
+function checkRequired(
   found: Partial<Record<BinaryName, string>>,
-): found is Binaries['paths'] & Partial<Record<BinaryName, string>> {
-  return REQUIRED.every((name) => found[name] !== undefined);
+): { paths: Binaries['paths'] } | { missing: string[] } {
+  const { etcd, kubectl, 'kube-apiserver': apiServer } = found;
+  if (etcd !== undefined && kubectl !== undefined && apiServer !== undefined) {
+    return { paths: { ...found, etcd, kubectl, 'kube-apiserver': apiServer } };
+  }
+  return { missing: REQUIRED.filter((name) => found[name] === undefined) };
 }
 
 /**
@@ -76,29 +84,33 @@ export async function resolveBinaries(options: ResolveOptions): Promise<Binaries
   const assets = options.env.KUBEBUILDER_ASSETS;
   const cache = cacheBinDir(options.env);
   if (assets !== undefined && assets !== '') {
-    // The cache supplies what an envtest asset directory lacks (it usually has only
-    // etcd, kube-apiserver and kubectl), without building anything.
-    const found = collect([assets, cache]);
-    if (!complete(found)) {
-      const missing = REQUIRED.filter((name) => found[name] === undefined);
+    // etcd, kube-apiserver and kubectl come from the asset directory and nowhere else;
+    // the cache, when there is one, supplies what envtest assets usually lack
+    // (controller manager, scheduler, kwok, helm). Nothing is built.
+    const checked = checkRequired({
+      ...collect(REQUIRED, [assets]),
+      ...collect(OPTIONAL, [assets, cache]),
+    });
+    if ('missing' in checked) {
       throw new Error(
-        `KUBEBUILDER_ASSETS=${assets} lacks ${missing.join(', ')}; point it at a directory ` +
-          `holding etcd, kube-apiserver and kubectl, or unset it to build them with ` +
-          BUILD_SCRIPT,
+        `KUBEBUILDER_ASSETS=${assets} lacks ${checked.missing.join(', ')}; point it at a ` +
+          `directory holding etcd, kube-apiserver and kubectl, or unset it to build them ` +
+          `with ${BUILD_SCRIPT}`,
       );
     }
-    return { paths: found, source: 'KUBEBUILDER_ASSETS' };
+    return { paths: checked.paths, source: 'KUBEBUILDER_ASSETS' };
   }
-  const cached = collect([cache]);
-  if (complete(cached) && OPTIONAL.every((name) => cached[name] !== undefined)) {
-    return { paths: cached, source: 'cache' };
+  const all = [...REQUIRED, ...OPTIONAL];
+  const cached = checkRequired(collect(all, [cache]));
+  if ('paths' in cached && OPTIONAL.every((name) => cached.paths[name] !== undefined)) {
+    return { paths: cached.paths, source: 'cache' };
   }
   await runBuild(options);
-  const built = collect([cache]);
-  if (!complete(built)) {
-    throw new Error(`${BUILD_SCRIPT} finished but ${cache} still lacks a required binary`);
+  const built = checkRequired(collect(all, [cache]));
+  if ('missing' in built) {
+    throw new Error(`${BUILD_SCRIPT} finished but ${cache} lacks ${built.missing.join(', ')}`);
   }
-  return { paths: built, source: 'cache' };
+  return { paths: built.paths, source: 'cache' };
 }
 
 async function runBuild(options: ResolveOptions): Promise<void> {

@@ -2,7 +2,7 @@
 # Builds the Kubernetes control-plane binaries the tests run against, from Go modules,
 # into a cache outside the repository. Nothing built here is ever committed.
 #
-#   test/cluster/build-binaries.sh          # build if the cache is missing, print its path
+#   test/cluster/build-binaries.sh          # build what is missing or stale, print the bin dir
 #   KUBE_VERSION=v1.35.4 ... build-binaries.sh
 #
 # Why build: no release binaries can be downloaded on our CI machines and there is no
@@ -10,62 +10,140 @@
 # k8s.io/kubernetes and pins every staging module it lists at v0.0.0 to the matching
 # published v0.X.Y; etcd is built inside that same module so it uses the exact etcd
 # libraries the API server was released with.
+#
+# Each group (the Kubernetes binaries with etcd, helm, kwok) is checked by asking the
+# binaries their version, and only a missing or stale group is rebuilt. Binaries are
+# built into a staging directory and moved into place, and a lock serialises concurrent
+# runs, so an interrupted or parallel build never leaves a half-written binary behind.
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.35.4}"
 HELM_VERSION="${HELM_VERSION:-v3.20.2}"   # the v3 line built against client-go v0.35
 KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
+GO_MINIMUM="1.25"                          # what k8s.io/kubernetes v1.35 declares
+GO="${GO:-go}"                             # the Go command (tests point it elsewhere)
 CACHE_ROOT="${SIDECAR_MONITOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sidecar-monitor}"
 OUT="$CACHE_ROOT/k8s-$KUBE_VERSION"
-BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl helm kwok)
+BIN="$OUT/bin"
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-complete() {
+# --- what is already there -----------------------------------------------------------
+
+kube_ok() {
   local b
-  for b in "${BINARIES[@]}"; do [ -x "$OUT/bin/$b" ] || return 1; done
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$BIN/$b" ] && [ "$("$BIN/$b" --version 2>/dev/null)" = "Kubernetes $KUBE_VERSION" ] || return 1
+  done
+  # Outputs are captured before matching: under pipefail, `grep -q` exiting early would
+  # fail the pipeline with the writer's SIGPIPE.
+  local out
+  [ -x "$BIN/kubectl" ] && out=$("$BIN/kubectl" version --client 2>/dev/null) &&
+    [[ $'\n'"$out"$'\n' == *$'\n'"Client Version: $KUBE_VERSION"$'\n'* ]] &&
+    [ -x "$BIN/etcd" ] && "$BIN/etcd" --version >/dev/null 2>&1
+}
+helm_ok() {
+  [ -x "$BIN/helm" ] && [ "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ]
+}
+kwok_ok() {
+  local out
+  [ -x "$BIN/kwok" ] && out=$("$BIN/kwok" --version 2>/dev/null) && [[ $out == *"version $KWOK_VERSION "* ]]
+}
+todo() {
+  local groups=()
+  kube_ok || groups+=(kube)
+  helm_ok || groups+=(helm)
+  kwok_ok || groups+=(kwok)
+  echo "${groups[*]}"
 }
 
-if complete; then
-  echo "$OUT/bin"
+mkdir -p "$OUT"
+if [ -z "$(todo)" ]; then
+  echo "$BIN"
   exit 0
 fi
 
-if ! command -v go >/dev/null 2>&1; then
-  cat >&2 <<MSG
-error: the Kubernetes test binaries are not built and Go is not installed.
-  Install Go >= 1.25 (https://go.dev/dl/) and re-run this script, or point
-  KUBEBUILDER_ASSETS at a directory holding etcd, kube-apiserver,
-  kube-controller-manager and kubectl of a Kubernetes >= 1.31 release.
-MSG
-  exit 3
+# One build at a time per cache: a second run waits, then finds the work done.
+exec 9>"$OUT/.lock"
+if ! flock -n 9; then
+  log "another build is running for $OUT; waiting for it"
+  flock 9
+fi
+read -r -a groups <<<"$(todo)"
+if [ ${#groups[@]} -eq 0 ]; then
+  echo "$BIN"
+  exit 0
 fi
 
-minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
-staging_version="v0.${KUBE_VERSION#v1.}"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
-mkdir -p "$OUT/bin" "$OUT/module"
-cd "$OUT/module"
+# --- toolchain -----------------------------------------------------------------------
 
-log "resolving k8s.io/kubernetes@$KUBE_VERSION (staging modules at $staging_version)"
-cat > go.mod <<MOD
+no_go() {
+  cat >&2 <<MSG
+error: the Kubernetes test binaries (${groups[*]}) are not built, and $1.
+  Install Go >= $GO_MINIMUM (https://go.dev/dl/) and re-run
+  $0
+  or point KUBEBUILDER_ASSETS at a directory holding etcd, kube-apiserver and kubectl
+  of a Kubernetes >= 1.31 release (envtest's layout).
+MSG
+  exit 3
+}
+command -v "$GO" >/dev/null 2>&1 || no_go "Go is not installed"
+go() { command "$GO" "$@"; }
+go_version=$(go env GOVERSION) # go1.26.8
+go_version=${go_version#go}
+if [ "$(printf '%s\n%s\n' "$GO_MINIMUM" "$go_version" | sort -V | head -1)" != "$GO_MINIMUM" ]; then
+  no_go "Go $go_version is older than $GO_MINIMUM"
+fi
+
+# GOTOOLCHAIN=local: never download another toolchain behind the user's back.
+export CGO_ENABLED=0 GOTOOLCHAIN=local
+staging="$OUT/staging"
+rm -rf "$staging"
+mkdir -p "$staging" "$BIN"
+trap 'rm -rf "$staging"' EXIT
+log "building: ${groups[*]} (Go $go_version, into $BIN)"
+
+# Go's -v prints one line per package compiled: turn them into a progress line every
+# so often, since a cold build is quiet for many minutes otherwise.
+progress() {
+  awk -v what="$1" '{ n++; if (n % 100 == 0) { printf "[build-binaries] %s: %d packages compiled (now %s)\n", what, n, $0 > "/dev/stderr"; fflush("/dev/stderr") } }
+    END { printf "[build-binaries] %s: %d packages compiled\n", what, n > "/dev/stderr" }'
+}
+
+install_staged() {
+  local b
+  for b in "$@"; do mv -f "$staging/$b" "$BIN/$b"; done
+}
+
+build_kube() {
+  local minor staging_version module ldflags kv start
+  minor="${KUBE_VERSION#v1.}"; minor="${minor%%.*}"
+  staging_version="v0.${KUBE_VERSION#v1.}"
+  module="$OUT/module"
+  mkdir -p "$module"
+  cd "$module"
+
+  log "resolving k8s.io/kubernetes@$KUBE_VERSION (staging modules at $staging_version)"
+  cat > go.mod <<MOD
 module sidecar-monitor.local/k8s-binaries
 
-go 1.25
+go $GO_MINIMUM
 
 require k8s.io/kubernetes $KUBE_VERSION
 MOD
-go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" > download.json
-upstream_mod=$(sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p' download.json)
-{
-  echo
-  echo "replace ("
-  # Every staging module k8s.io/kubernetes points at ./staging/src/... becomes the
-  # published module of the same release.
-  sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#\t\1 => \1 '"$staging_version"'#p' "$upstream_mod"
-  echo ")"
-} >> go.mod
-cat > tools.go <<'GO'
+  GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" > download.json
+  local upstream_mod
+  upstream_mod=$(sed -n 's/^\s*"GoMod": "\(.*\)",$/\1/p' download.json)
+  {
+    echo
+    echo "replace ("
+    # Every staging module k8s.io/kubernetes points at ./staging/src/... becomes the
+    # published module of the same release.
+    sed -n 's#^\s*\(k8s\.io/[a-z0-9-]*\) => \./staging/src/.*#\t\1 => \1 '"$staging_version"'#p' "$upstream_mod"
+    echo ")"
+  } >> go.mod
+  cat > tools.go <<'GO'
 //go:build tools
 
 package tools
@@ -78,33 +156,53 @@ import (
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
-log "downloading modules (first run: a few minutes)"
-go mod tidy -e >/dev/null 2>tidy.log || { cat tidy.log >&2; exit 1; }
+  log "downloading modules (cold: a few minutes)"
+  GOFLAGS=-mod=mod go mod tidy -e >/dev/null 2>tidy.log || { cat tidy.log >&2; exit 1; }
 
-ldflags="-s -w"
-for kv in "gitVersion=$KUBE_VERSION" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean" \
-          "buildDate=1970-01-01T00:00:00Z"; do
-  ldflags+=" -X k8s.io/component-base/version.$kv -X k8s.io/client-go/pkg/version.$kv"
-done
+  # Version-stamped like a release build, so the server reports its real version (and
+  # version-gated behaviour, e.g. native sidecars, is what a real cluster does).
+  ldflags="-s -w"
+  for kv in "gitVersion=$KUBE_VERSION" "gitMajor=1" "gitMinor=$minor" "gitTreeState=clean" \
+            "buildDate=1970-01-01T00:00:00Z"; do
+    ldflags+=" -X k8s.io/component-base/version.$kv -X k8s.io/client-go/pkg/version.$kv"
+  done
 
-log "building kube-apiserver kube-controller-manager kube-scheduler kubectl (cold: 10-30 min on 2 cores)"
-start=$SECONDS
-go build -v -trimpath -ldflags "$ldflags" -o "$OUT/bin/" \
-  k8s.io/kubernetes/cmd/kube-apiserver \
-  k8s.io/kubernetes/cmd/kube-controller-manager \
-  k8s.io/kubernetes/cmd/kube-scheduler \
-  k8s.io/kubernetes/cmd/kubectl 2>&1 | awk '{ n++; if (n % 200 == 0) { printf "[build-binaries] %d packages compiled, now %s\n", n, $0 > "/dev/stderr"; fflush() } }'
-[ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
-log "kubernetes binaries built in $((SECONDS - start)) s"
+  log "building ${KUBE_BINARIES[*]} in one go build (cold: 10-30 min on 2 cores)"
+  start=$SECONDS
+  GOFLAGS=-mod=mod go build -v -trimpath -ldflags "$ldflags" -o "$staging/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl 2>&1 | progress kubernetes
+  [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
+  log "kubernetes binaries built in $((SECONDS - start)) s; building etcd"
+  GOFLAGS=-mod=mod go build -trimpath -ldflags "-s -w" -o "$staging/etcd" go.etcd.io/etcd/server/v3
+  install_staged "${KUBE_BINARIES[@]}" etcd
+  cd - >/dev/null
+}
 
-log "building etcd"
-go build -trimpath -ldflags "-s -w" -o "$OUT/bin/etcd" go.etcd.io/etcd/server/v3
+build_helm() {
+  log "building helm $HELM_VERSION"
+  GOFLAGS= GOBIN="$staging" go install -trimpath \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  install_staged helm
+}
 
-log "building helm $HELM_VERSION and kwok $KWOK_VERSION"
-GOFLAGS= GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-GOFLAGS= GOBIN="$OUT/bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+build_kwok() {
+  log "building kwok $KWOK_VERSION"
+  GOFLAGS= GOBIN="$staging" go install -trimpath -ldflags "-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  install_staged kwok
+}
 
-complete || { log "some binaries are missing in $OUT/bin"; exit 1; }
-"$OUT/bin/kube-apiserver" --version >&2
-log "done: $OUT/bin"
-echo "$OUT/bin"
+total=$SECONDS
+for group in "${groups[@]}"; do "build_$group"; done
+
+remaining=$(todo)
+if [ -n "$remaining" ]; then
+  log "built, but these still do not report the expected version: $remaining"
+  exit 1
+fi
+log "done in $((SECONDS - total)) s: $("$BIN/kube-apiserver" --version), $("$BIN/etcd" --version | head -1), helm $HELM_VERSION, kwok $KWOK_VERSION"
+echo "$BIN"

@@ -13,7 +13,12 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Binaries, BinaryName } from './binaries.ts';
 import { createClusterDir, removeClusterDir, writePki } from './cluster-dir.ts';
-import { startComponent, supportsParentDeathSignal, type Component } from './component.ts';
+import {
+  startComponent,
+  supportsParentDeathSignal,
+  type Component,
+  type Exit,
+} from './component.ts';
 import { fakeNode, KWOK_NODE_ANNOTATION, nodesReady } from './fake-nodes.ts';
 import { renderKubeconfig, type KubeconfigCredentials } from './kubeconfig.ts';
 import { createControlPlanePki } from './pki.ts';
@@ -43,6 +48,8 @@ export interface ControlPlaneOptions {
   readonly tmpRoot?: string;
   /** Bound on each readiness wait (default 120 s: a cold start on a busy 2-core machine). */
   readonly readyTimeoutMs?: number;
+  /** Called when a component exits that nobody stopped (it is also logged). */
+  readonly onUnexpectedExit?: (component: string, exit: Exit) => void;
 }
 
 export interface StartupTimings {
@@ -148,6 +155,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           { component: name, ...exit, log: component.logTail(15) },
           'control-plane component exited unexpectedly',
         );
+        options.onUnexpectedExit?.(name, exit);
       }
     });
     return component;

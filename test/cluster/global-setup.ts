@@ -7,6 +7,7 @@
 // every component and removes the directory synchronously; when this process is killed
 // outright, the kernel kills the components (parent-death signal) and the next start
 // sweeps the directory.
+import path from 'node:path';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { resolveBinaries } from './binaries.ts';
@@ -40,9 +41,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
 
   // Anything a test starts (kubectl, helm, the operator) talks to this cluster, never to
-  // whatever cluster the person running the tests has configured.
-  const previousKubeconfig = process.env.KUBECONFIG;
+  // whatever cluster the person running the tests has configured; discovery caches go
+  // with the cluster instead of piling up in ~/.kube/cache (a new port every run).
+  const previous = { KUBECONFIG: process.env.KUBECONFIG, KUBECACHEDIR: process.env.KUBECACHEDIR };
   process.env.KUBECONFIG = cluster.kubeconfigPath;
+  process.env.KUBECACHEDIR = path.join(cluster.dir, 'kube-cache');
 
   const info: ClusterInfo = {
     kubeconfigPath: cluster.kubeconfigPath,
@@ -59,8 +62,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide(PROVIDE_KEY, info);
 
   return async () => {
-    if (previousKubeconfig === undefined) delete process.env.KUBECONFIG;
-    else process.env.KUBECONFIG = previousKubeconfig;
+    for (const [name, value] of Object.entries(previous)) {
+      if (value === undefined) Reflect.deleteProperty(process.env, name);
+      else process.env[name] = value;
+    }
     await endpoint.close();
     await cluster.stop();
     process.off('exit', destroyNow);

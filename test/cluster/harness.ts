@@ -195,6 +195,9 @@ export function createTestCluster(info: ClusterInfo): TestCluster {
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       KUBECONFIG: kubeconfig,
+      // Discovery caches are per server address, and every run has a new port: keep
+      // them out of ~/.kube/cache.
+      KUBECACHEDIR: path.join(info.dir, 'kube-cache'),
       ...(binary === 'helm'
         ? {
             HELM_CACHE_HOME: path.join(helmHome, 'cache'),
