@@ -1,0 +1,121 @@
+// `sidecar-monitor operator`: parse flags, connect, serve /metrics /healthz /readyz,
+// run the manager until SIGTERM (releasing the lease), exit non-zero when leadership
+// was lost so the pod restarts clean.
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { KubeConfig } from '@kubernetes/client-node';
+import pino from 'pino';
+import { DEFAULT_EXPORTER_RESOURCES } from './api/constants.ts';
+import { systemClock } from './clock.ts';
+import { FlagError, parseOperatorFlags, USAGE } from './flags.ts';
+import { KubeClient } from './kube/client.ts';
+import { Manager, StartupError } from './manager.ts';
+import { createMetrics } from './metrics.ts';
+import { buildServer } from './server.ts';
+
+export async function readVersion(): Promise<string> {
+  // operator/cli.ts in development, dist/operator/cli.js in the image.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'sidecar-monitor' && pkg.version) return pkg.version;
+    } catch {
+      // not this directory
+    }
+  }
+  return 'unknown';
+}
+
+/** Loads --kubeconfig, else in-cluster config, else $KUBECONFIG or ~/.kube/config. */
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const flags = parseOperatorFlags(argv, process.env);
+  if (flags instanceof FlagError) {
+    console.error(`sidecar-monitor operator: ${flags.message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const logger = pino({ level: flags.logLevel, base: { component: 'operator' } });
+  const version = await readVersion();
+  const metrics = createMetrics(version);
+  let kc: KubeConfig;
+  try {
+    kc = loadKubeConfig(flags.kubeconfig);
+  } catch (err) {
+    console.error(
+      `sidecar-monitor operator: cannot load the kubeconfig: ${(err as Error).message}`,
+    );
+    return 2;
+  }
+  const client = await KubeClient.fromKubeConfig(kc, {
+    userAgent: `sidecar-monitor-operator/${version}`,
+    observe: (method, code, seconds) => {
+      metrics.apiRequests.inc({ method, code: String(code) });
+      metrics.apiRequestDuration.observe({ method }, seconds);
+    },
+  });
+  const identity = flags.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
+  const manager = new Manager({
+    flags,
+    client,
+    clock: systemClock,
+    logger,
+    metrics,
+    identity,
+    defaults: {
+      exporterImage: flags.exporterImage,
+      allowedExporterImages: flags.allowedExporterImages,
+      exporterResources: {
+        requests: { ...DEFAULT_EXPORTER_RESOURCES.requests },
+        limits: { ...DEFAULT_EXPORTER_RESOURCES.limits },
+      },
+    },
+  });
+  const server = buildServer({ registry: metrics.registry, ready: () => manager.ready() });
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info({ signal }, 'shutting down');
+    stop.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const address = await server.listen({ host: flags.listen.host, port: flags.listen.port });
+    logger.info({ address, version, identity }, 'serving /metrics, /healthz, /readyz');
+    const result = await manager.run(stop.signal);
+    if (result === 'lost' || result === 'failed') {
+      logger.error({ result }, 'leadership ended unexpectedly; exiting so the pod restarts');
+      return 1;
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof StartupError) {
+      logger.fatal({ err: err.message }, 'refusing to start');
+      console.error(`sidecar-monitor operator: ${err.message}`);
+      return 1;
+    }
+    logger.fatal({ err }, 'operator failed');
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    await server.close();
+    client.close();
+  }
+}

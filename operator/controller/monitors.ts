@@ -1,0 +1,284 @@
+// The monitor reconciler: finalizer, PodMonitor, and status of one SidecarMonitor. The
+// injections themselves are the workload reconciler's job; deleting a monitor makes it
+// select nothing, so each workload reconcile removes (or hands over) its injection, and
+// the finalizer goes once no workload carries it any more.
+import type { Logger } from 'pino';
+import { API_VERSION, FIELD_MANAGER, KIND } from '../api/constants.ts';
+import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
+import { formatFieldErrors } from '../api/field-error.ts';
+import type { MonitorValidator } from '../api/validate.ts';
+import type { Clock } from '../clock.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isApiError, KubeApiError } from '../kube/errors.ts';
+import type { InformerGroup } from '../kube/informer-group.ts';
+import { type KubeObject, objectPath, PODMONITORS, type ResourceType } from '../kube/resources.ts';
+import type { ReconcileResult } from '../queue.ts';
+import type { ClusterFacts } from './facts.ts';
+import type { NamespaceStatus } from './namespaces.ts';
+import { currentInjection } from './injection.ts';
+import { monitorKey, parseMonitorKey, workloadKey } from './keys.ts';
+import { desiredPodMonitor, podMonitorName } from './podmonitor.ts';
+import { selectOwner, selects } from './selection.ts';
+import type { ControllerState } from './state.ts';
+import { buildStatus, sameStatus, type WorkloadRecord } from './status.ts';
+
+export const MONITOR_RESOURCE: ResourceType = {
+  group: 'sidecarmonitor.io',
+  version: 'v1alpha1',
+  kind: KIND,
+  plural: 'sidecarmonitors',
+  namespaced: true,
+};
+
+export type Monitor = SidecarMonitor & KubeObject;
+
+export interface MonitorReconcilerDeps {
+  client: KubeClient;
+  monitors: InformerGroup<Monitor>;
+  workloads: Record<WorkloadKind, InformerGroup>;
+  facts: ClusterFacts;
+  state: ControllerState;
+  validator: MonitorValidator;
+  clock: Clock;
+  logger: Logger;
+  finalizer: string;
+  namespaces: NamespaceStatus;
+  enqueueWorkload: (key: string) => void;
+}
+
+const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+
+export class MonitorReconciler {
+  readonly #d: MonitorReconcilerDeps;
+  /** PodMonitor bodies last applied, by monitor key (skip identical writes). */
+  readonly #podMonitors = new Map<string, string>();
+
+  constructor(deps: MonitorReconcilerDeps) {
+    this.#d = deps;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const d = this.#d;
+    const ref = parseMonitorKey(key);
+    if (!ref) return undefined;
+    const monitor = d.monitors.get(ref.namespace, ref.name);
+    if (!monitor) {
+      // Its PodMonitor goes with it (owner reference); forget what we knew.
+      this.#podMonitors.delete(key);
+      return undefined;
+    }
+    const log = d.logger.child({ kind: KIND, namespace: ref.namespace, name: ref.name });
+    const path = objectPath(MONITOR_RESOURCE, ref.namespace, ref.name);
+    const hasFinalizer = monitor.metadata.finalizers?.includes(d.finalizer) === true;
+
+    if (monitor.metadata.deletionTimestamp !== undefined) {
+      if (!hasFinalizer) return undefined;
+      return this.#finalize(key, monitor, path, log);
+    }
+    if (!hasFinalizer) {
+      // Before any injection: a monitor deleted right after creation must still clean up.
+      await d.client.apply(
+        path,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: ref.name, namespace: ref.namespace, finalizers: [d.finalizer] },
+        },
+        { fieldManager: FIELD_MANAGER },
+      );
+      log.debug('finalizer added');
+      return undefined;
+    }
+
+    const validation = d.validator.validate(monitor);
+    const invalid = validation.valid ? undefined : formatFieldErrors(validation.errors);
+    if (invalid !== undefined)
+      log.warn({ invalid }, 'monitor spec is invalid; its workloads are left as they are');
+    const podMonitorError =
+      invalid === undefined ? await this.#syncPodMonitor(key, monitor, log) : undefined;
+    await this.#writeStatus(monitor, path, invalid, podMonitorError, log);
+    return undefined;
+  }
+
+  #records(monitor: Monitor): WorkloadRecord[] {
+    const d = this.#d;
+    const ns = monitor.metadata.namespace ?? '';
+    const name = monitor.metadata.name;
+    const key = monitorKey(ns, name);
+    const monitors = d.monitors
+      .list(ns)
+      .filter((m) => m.metadata.finalizers?.includes(d.finalizer) === true);
+    const out: WorkloadRecord[] = [];
+    for (const kind of KINDS) {
+      for (const w of d.workloads[kind].list(ns)) {
+        if (!selects(monitor, w)) continue;
+        const wKey = workloadKey(kind, ns, w.metadata.name);
+        const { winner } = selectOwner(monitors, w);
+        if (winner && winner.metadata?.name !== name) {
+          out.push({
+            kind,
+            name: w.metadata.name,
+            state: 'Conflict',
+            reason: 'MonitorConflict',
+            message: `also selected by the older SidecarMonitor ${winner.metadata?.name ?? ''}, which owns it`,
+            injected: false,
+          });
+          continue;
+        }
+        const rec = d.state.records.get(wKey);
+        if (rec?.monitor === key) {
+          out.push(rec);
+        } else {
+          out.push({
+            kind,
+            name: w.metadata.name,
+            state: 'Pending',
+            reason: 'NotReconciledYet',
+            injected: false,
+          });
+        }
+      }
+    }
+    return out;
+  }
+
+  async #writeStatus(
+    monitor: Monitor,
+    path: string,
+    invalid: string | undefined,
+    podMonitorError: string | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const d = this.#d;
+    const input: Parameters<typeof buildStatus>[0] = {
+      generation: monitor.metadata.generation,
+      previous: monitor.status,
+      workloads: this.#records(monitor),
+      now: new Date(d.clock.now()),
+    };
+    if (invalid !== undefined) input.invalid = invalid;
+    if (podMonitorError !== undefined) input.podMonitorError = podMonitorError;
+    const status = buildStatus(input);
+    if (sameStatus(status, monitor.status)) return;
+    await d.client.apply(
+      `${path}/status`,
+      {
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
+        status,
+      },
+      { fieldManager: FIELD_MANAGER },
+    );
+    log.debug(
+      { matched: status.matchedWorkloads, injected: status.injectedWorkloads },
+      'status updated',
+    );
+  }
+
+  async #syncPodMonitor(key: string, monitor: Monitor, log: Logger): Promise<string | undefined> {
+    const d = this.#d;
+    const mode = monitor.spec.prometheus?.podMonitor ?? 'Auto';
+    const present = d.facts.podMonitors();
+    const ns = monitor.metadata.namespace ?? '';
+    const name = podMonitorName(monitor.metadata.name);
+    const path = objectPath(PODMONITORS, ns, name);
+    if (mode === 'Enabled' && !present) {
+      return 'spec.prometheus.podMonitor is Enabled but the PodMonitor CRD (monitoring.coreos.com/v1) is not installed';
+    }
+    try {
+      if (mode === 'Enabled' || (mode === 'Auto' && present)) {
+        const body = desiredPodMonitor(monitor);
+        const text = JSON.stringify(body);
+        if (this.#podMonitors.get(key) === text) return undefined;
+        await d.client.apply(path, body, { fieldManager: FIELD_MANAGER });
+        this.#podMonitors.set(key, text);
+        log.info({ podMonitor: name }, 'PodMonitor applied');
+      } else if (present && this.#podMonitors.get(key) !== 'absent') {
+        try {
+          await d.client.delete(path);
+          log.info({ podMonitor: name }, 'PodMonitor deleted');
+        } catch (err) {
+          if (!isApiError(err, 'not-found')) throw err;
+        }
+        this.#podMonitors.set(key, 'absent');
+      }
+    } catch (err) {
+      const e = err instanceof KubeApiError ? err : undefined;
+      if (e && !e.retryable) {
+        log.warn({ err: e.message }, 'PodMonitor could not be written');
+        return `PodMonitor ${name}: ${e.message}`;
+      }
+      throw err;
+    }
+    return undefined;
+  }
+
+  async #finalize(
+    key: string,
+    monitor: Monitor,
+    path: string,
+    log: Logger,
+  ): Promise<ReconcileResult | undefined> {
+    const d = this.#d;
+    const ns = monitor.metadata.namespace ?? '';
+    if (await d.namespaces.terminating(ns)) {
+      // The namespace controller deletes the workloads anyway; patching them would only
+      // slow (or, with our finalizer, block) the namespace's deletion.
+      await this.#removeFinalizer(path, monitor);
+      log.info('namespace terminating: finalizer removed without touching workloads');
+      return undefined;
+    }
+    const carrying: string[] = [];
+    for (const kind of KINDS) {
+      for (const w of d.workloads[kind].list(ns)) {
+        if (currentInjection(w).monitor === monitor.metadata.name) {
+          const wKey = workloadKey(kind, ns, w.metadata.name);
+          carrying.push(wKey);
+          d.enqueueWorkload(wKey);
+        }
+      }
+    }
+    if (carrying.length > 0) {
+      log.debug({ remaining: carrying.length }, 'waiting for injections to be removed');
+      // Workload events bring us back; the requeue bounds the wait if one is missed.
+      return { requeueAfterMs: 30_000 };
+    }
+    await this.#removeFinalizer(path, monitor);
+    this.#podMonitors.delete(key);
+    log.info('every injection removed; finalizer removed');
+    return undefined;
+  }
+
+  async #removeFinalizer(path: string, monitor: Monitor): Promise<void> {
+    const d = this.#d;
+    let after: Monitor;
+    try {
+      // Applying without the finalizer gives up our ownership of it, which removes it.
+      after = await d.client.apply<Monitor>(
+        path,
+        {
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
+        },
+        { fieldManager: FIELD_MANAGER },
+      );
+    } catch (err) {
+      if (isApiError(err, 'not-found')) return;
+      throw err;
+    }
+    const finalizers = after.metadata.finalizers ?? [];
+    if (!finalizers.includes(d.finalizer)) return;
+    // Another manager co-owns the entry (e.g. someone applied a copy of the live object):
+    // remove it explicitly, guarded by a test so a concurrent change is not lost.
+    await d.client.jsonPatch(path, [
+      { op: 'test', path: '/metadata/finalizers', value: finalizers },
+      {
+        op: 'replace',
+        path: '/metadata/finalizers',
+        value: finalizers.filter((f) => f !== d.finalizer),
+      },
+    ]);
+  }
+}

@@ -1,0 +1,36 @@
+// What the workload reconciles learned, shared with the monitor reconciles that turn it
+// into status. In memory only: everything here is recomputed from the cluster after a
+// restart (level-based), except a rollout failure, which is found again when the
+// rollout is still stuck.
+import type { WorkloadRecord } from './status.ts';
+
+export interface OwnedRecord extends WorkloadRecord {
+  /** Key of the monitor whose view this is (the workload's owner). */
+  monitor: string;
+}
+
+export interface Failure {
+  monitor: string;
+  hash: string | undefined;
+  message: string;
+}
+
+export class ControllerState {
+  /** By workload key: the owning monitor's view of the workload. */
+  readonly records = new Map<string, OwnedRecord>();
+  /** Workloads whose rollout failed, by workload key. */
+  readonly failures = new Map<string, Failure>();
+
+  /** A monitor with a failed rollout starts no new ones (the failed workload excepted). */
+  halted(monitor: string): Failure | undefined {
+    for (const f of this.failures.values()) if (f.monitor === monitor) return f;
+    return undefined;
+  }
+
+  /** Counts by state over every record, for metrics. */
+  countByState(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.records.values()) out[r.state] = (out[r.state] ?? 0) + 1;
+    return out;
+  }
+}

@@ -1,0 +1,446 @@
+// The workload reconciler: one Deployment, StatefulSet or DaemonSet per call. It finds
+// the monitor that owns the workload (oldest selecting one), asks the pure injection
+// core what the pod template should carry, and when that differs from what the template
+// carries, takes a rollout slot and writes only the fields sidecar-monitor owns with
+// server-side apply. Everything is recomputed from the caches on every call.
+import type { Logger } from 'pino';
+import { FIELD_MANAGER } from '../api/constants.ts';
+import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
+import type { Clock } from '../clock.ts';
+import type { EventRecorder } from '../events.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isApiError, KubeApiError } from '../kube/errors.ts';
+import type { InformerGroup } from '../kube/informer-group.ts';
+import {
+  DAEMONSETS,
+  DEPLOYMENTS,
+  type KubeObject,
+  objectPath,
+  type ResourceType,
+  STATEFULSETS,
+} from '../kube/resources.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import type { ReconcileResult } from '../queue.ts';
+import type { RolloutLimiter } from '../rollout/limiter.ts';
+import { rolloutState } from '../rollout/state.ts';
+import type { ClusterFacts } from './facts.ts';
+import type { NamespaceStatus } from './namespaces.ts';
+import {
+  type CurrentInjection,
+  currentInjection,
+  type DesiredInjection,
+  desiredInjection,
+  type InjectionDefaults,
+  type LiveFacts,
+  removalBody,
+} from './injection.ts';
+import { monitorKey, parseWorkloadKey, workloadKey } from './keys.ts';
+import { selectOwner } from './selection.ts';
+import type { ControllerState, OwnedRecord } from './state.ts';
+
+export const RESOURCE_OF_KIND: Record<WorkloadKind, ResourceType> = {
+  Deployment: DEPLOYMENTS,
+  StatefulSet: STATEFULSETS,
+  DaemonSet: DAEMONSETS,
+};
+
+export interface WorkloadReconcilerDeps {
+  client: KubeClient;
+  workloads: Record<WorkloadKind, InformerGroup>;
+  monitors: InformerGroup<SidecarMonitor & KubeObject>;
+  facts: ClusterFacts;
+  defaults: InjectionDefaults;
+  limiter: RolloutLimiter;
+  state: ControllerState;
+  recorder: EventRecorder;
+  metrics: OperatorMetrics;
+  clock: Clock;
+  logger: Logger;
+  namespaces: NamespaceStatus;
+  /** Asks for a status update of a monitor (batched). */
+  enqueueMonitor: (key: string) => void;
+}
+
+type Plan =
+  | { type: 'none' }
+  | { type: 'apply'; desired: Injection; monitor: SidecarMonitor }
+  | { type: 'remove'; responsible: string; reason: string; body: Record<string, unknown> };
+
+type Injection = Extract<DesiredInjection, { outcome: 'Injected' }>;
+
+const DEFAULT_PROGRESS_DEADLINE_S = 600;
+
+/** The monitors that must own a workload's finalizer-protected injection: ours only. */
+function active(
+  monitors: readonly (SidecarMonitor & KubeObject)[],
+  finalizer: string,
+): SidecarMonitor[] {
+  return monitors.filter((m) => m.metadata.finalizers?.includes(finalizer) === true);
+}
+
+export class WorkloadReconciler {
+  readonly #d: WorkloadReconcilerDeps;
+  readonly #finalizer: string;
+
+  constructor(deps: WorkloadReconcilerDeps, finalizer: string) {
+    this.#d = deps;
+    this.#finalizer = finalizer;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | undefined> {
+    const d = this.#d;
+    const ref = parseWorkloadKey(key);
+    if (!ref) return undefined;
+    const workload = d.workloads[ref.kind].get(ref.namespace, ref.name);
+    const log = d.logger.child({ kind: ref.kind, namespace: ref.namespace, name: ref.name });
+    if (!workload) {
+      this.#forget(key);
+      return undefined;
+    }
+    if (workload.metadata.deletionTimestamp !== undefined) return undefined;
+    const monitors = active(d.monitors.list(ref.namespace), this.#finalizer);
+    const { winner, losers } = selectOwner(monitors, workload);
+    const current = currentInjection(workload);
+    const previousOwner =
+      current.monitor !== undefined ? monitorKey(ref.namespace, current.monitor) : undefined;
+    for (const m of losers) d.enqueueMonitor(monitorKey(ref.namespace, m.metadata?.name ?? ''));
+    if (previousOwner) d.enqueueMonitor(previousOwner);
+
+    const plan = this.#plan(workload, winner, current, previousOwner);
+    const winnerKey = winner ? monitorKey(ref.namespace, winner.metadata?.name ?? '') : undefined;
+    if (winnerKey) d.enqueueMonitor(winnerKey);
+
+    if (plan.type === 'none') {
+      return this.#observe(key, workload, winner, winnerKey, current);
+    }
+    if (plan.type === 'remove' && (await d.namespaces.terminating(ref.namespace))) {
+      // The namespace goes, and the workload with it: nothing to restore.
+      return undefined;
+    }
+    const responsible = plan.type === 'apply' ? (winnerKey ?? '') : plan.responsible;
+    const respMonitor = d.monitors.get(ref.namespace, responsible.slice(ref.namespace.length + 1));
+    const base = { kind: ref.kind, name: ref.name } as const;
+
+    if (plan.type === 'apply') {
+      const halt = d.state.halted(responsible);
+      if (halt && !d.state.failures.has(key)) {
+        this.#record(key, winnerKey, {
+          ...base,
+          state: 'Pending',
+          reason: 'RolloutsHalted',
+          message: `rollouts of this monitor are halted after a failed rollout: ${halt.message}`,
+          injected: false,
+        });
+        return undefined;
+      }
+    }
+    const phase = rolloutState(workload, { now: d.clock.now() }).phase;
+    const needsSlot = phase !== 'Paused' && phase !== 'OnDelete';
+    const maxConcurrent = respMonitor?.spec.rollout?.maxConcurrent ?? 1;
+    if (needsSlot && !d.limiter.tryAcquire(key, responsible, maxConcurrent)) {
+      if (plan.type === 'apply') {
+        this.#record(key, winnerKey, {
+          ...base,
+          state: 'Pending',
+          reason: 'WaitingForRolloutSlot',
+          message: `waiting for a rollout slot (at most ${maxConcurrent} of this monitor's workloads, and the operator's global limit, roll out at once)`,
+          injected: false,
+        });
+      }
+      log.debug({ responsible }, 'no rollout slot free; waiting');
+      return undefined;
+    }
+
+    const resource = RESOURCE_OF_KIND[ref.kind];
+    const path = objectPath(resource, ref.namespace, ref.name);
+    const body = plan.type === 'apply' ? plan.desired.applyBody : plan.body;
+    let written: KubeObject;
+    try {
+      written = await d.client.apply<KubeObject>(path, body, { fieldManager: FIELD_MANAGER });
+    } catch (err) {
+      d.limiter.release(key);
+      if (isApiError(err, 'apply-conflict')) {
+        return this.#conflict(key, workload, winnerKey, err, log);
+      }
+      if (isApiError(err, 'not-found')) return undefined;
+      throw err;
+    }
+    if (needsSlot) d.limiter.written(key, written.metadata.generation);
+    else d.limiter.release(key);
+    d.state.failures.delete(key);
+
+    if (plan.type === 'apply') {
+      const action = current.present ? 'update' : 'inject';
+      d.metrics.workloadWrites.inc({ kind: ref.kind, action });
+      const monitorName = plan.monitor.metadata?.name ?? '';
+      const what = current.present
+        ? current.monitor !== undefined && current.monitor !== monitorName
+          ? `handed over from SidecarMonitor ${current.monitor} to ${monitorName}`
+          : `updated for SidecarMonitor ${monitorName}`
+        : `injected for SidecarMonitor ${monitorName}`;
+      d.recorder.record(
+        workload,
+        'Normal',
+        current.present ? 'InjectionUpdated' : 'Injected',
+        `sidecar-monitor exporter ${what} (hash ${plan.desired.hash})`,
+      );
+      log.info(
+        {
+          monitor: monitorName,
+          hash: plan.desired.hash,
+          action,
+          generation: written.metadata.generation,
+        },
+        `exporter ${what}`,
+      );
+      this.#record(key, winnerKey, {
+        ...base,
+        state: needsSlot ? 'RollingOut' : 'Injected',
+        ...this.#notes(plan.desired),
+        hash: plan.desired.hash,
+        nativeSidecar: plan.desired.nativeSidecar,
+        injected: true,
+      });
+    } else {
+      d.metrics.workloadWrites.inc({ kind: ref.kind, action: 'remove' });
+      d.recorder.record(
+        workload,
+        'Normal',
+        'InjectionRemoved',
+        `sidecar-monitor exporter removed: ${plan.reason}`,
+      );
+      log.info({ monitor: current.monitor, reason: plan.reason }, 'exporter removed');
+      this.#afterRemoval(key, winnerKey, base, winner, workload);
+    }
+    return undefined;
+  }
+
+  #plan(
+    workload: KubeObject,
+    winner: SidecarMonitor | undefined,
+    current: CurrentInjection,
+    previousOwner: string | undefined,
+  ): Plan {
+    if (winner) {
+      const desired = desiredInjection(workload, winner, this.#facts(current), this.#d.defaults);
+      if (desired.outcome === 'Injected') {
+        const sameOwner = current.monitor === winner.metadata?.name;
+        if (sameOwner && current.hash === desired.hash) return { type: 'none' };
+        return { type: 'apply', desired, monitor: winner };
+      }
+      // Skipped: remove an existing injection only when the core says the template
+      // should lose it (opt-out, a clash that appeared...); an invalid monitor keeps
+      // what is there rather than churning every workload.
+      if (current.present && desired.removeInjection && desired.applyBody) {
+        return {
+          type: 'remove',
+          responsible:
+            previousOwner ??
+            monitorKey(workload.metadata.namespace ?? '', winner.metadata?.name ?? ''),
+          reason: `${desired.reason}: ${desired.message}`,
+          body: desired.applyBody,
+        };
+      }
+      return { type: 'none' };
+    }
+    if (current.present) {
+      return {
+        type: 'remove',
+        responsible: previousOwner ?? '',
+        reason:
+          current.monitor === undefined
+            ? 'no SidecarMonitor selects this workload'
+            : `SidecarMonitor ${current.monitor} no longer selects this workload (deleted, or its selector or the workload's labels changed)`,
+        body: removalBody(workload),
+      };
+    }
+    return { type: 'none' };
+  }
+
+  #facts(current: CurrentInjection): LiveFacts {
+    const f = this.#d.facts;
+    // The native/regular choice sticks once made for a workload: a node with an old
+    // kubelet joining later must not flip (and restart) injected workloads.
+    const native =
+      current.present && current.nativeSidecar !== undefined
+        ? current.nativeSidecar
+        : f.nativeSidecars().supported;
+    return { nativeSidecars: native, podMonitors: f.podMonitors() };
+  }
+
+  #notes(desired: DesiredInjection): { reason?: string; message?: string } {
+    if (desired.outcome !== 'Injected') return {};
+    const out: { reason?: string; message?: string } = {};
+    if (desired.securityReason !== undefined) out.reason = desired.securityReason;
+    if (desired.message !== undefined) out.message = desired.message;
+    return out;
+  }
+
+  /** No write needed: follow the rollout, record the state, requeue for deadlines. */
+  #observe(
+    key: string,
+    workload: KubeObject,
+    winner: SidecarMonitor | undefined,
+    winnerKey: string | undefined,
+    current: CurrentInjection,
+  ): ReconcileResult | undefined {
+    const d = this.#d;
+    const ref = parseWorkloadKey(key);
+    if (!ref) return undefined;
+    const base = { kind: ref.kind, name: ref.name } as const;
+    if (!winner || !winnerKey) {
+      d.limiter.release(key);
+      d.state.records.delete(key);
+      d.state.failures.delete(key);
+      return undefined;
+    }
+    const desired = desiredInjection(workload, winner, this.#facts(current), d.defaults);
+    if (desired.outcome !== 'Injected') {
+      d.limiter.release(key);
+      d.state.failures.delete(key);
+      this.#record(key, winnerKey, {
+        ...base,
+        state: 'Skipped',
+        reason: desired.reason,
+        message: desired.message,
+        injected: false,
+      });
+      return undefined;
+    }
+    const now = d.clock.now();
+    const deadlineMs =
+      1000 * (winner.spec.rollout?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S);
+    const firstSight = !d.state.records.has(key);
+    let rollout = rolloutState(workload, { now, changedAt: d.limiter.since(key), deadlineMs });
+    if (firstSight && rollout.phase === 'Progressing' && !d.limiter.holds(key)) {
+      // After a restart: an injected workload still rolling takes its slot back.
+      d.limiter.adopt(key, winnerKey, workload.metadata.generation);
+      rollout = rolloutState(workload, { now, changedAt: d.limiter.since(key), deadlineMs });
+    }
+    d.limiter.observe(key, rollout.phase, workload.metadata.generation);
+    const common = {
+      ...base,
+      hash: desired.hash,
+      nativeSidecar: desired.nativeSidecar,
+      injected: true,
+    };
+    const known = d.state.failures.get(key);
+    if (
+      rollout.phase === 'Failed' ||
+      (known && known.hash === desired.hash && rollout.phase !== 'Complete')
+    ) {
+      const message =
+        rollout.phase === 'Failed' ? rollout.message : (known?.message ?? rollout.message);
+      if (!known) {
+        d.state.failures.set(key, { monitor: winnerKey, hash: desired.hash, message });
+        d.recorder.record(
+          workload,
+          'Warning',
+          'RolloutFailed',
+          `rollout of the injected exporter failed: ${message}`,
+        );
+        d.logger.warn(
+          { kind: ref.kind, namespace: ref.namespace, name: ref.name, monitor: winnerKey, message },
+          'rollout failed; halting this monitor',
+        );
+      }
+      this.#record(key, winnerKey, {
+        ...common,
+        state: 'RolloutFailed',
+        reason: 'ProgressDeadlineExceeded',
+        message,
+      });
+      return undefined;
+    }
+    d.state.failures.delete(key);
+    if (rollout.phase === 'Progressing') {
+      this.#record(key, winnerKey, {
+        ...common,
+        state: 'RollingOut',
+        ...this.#notes(desired),
+        message: rollout.message,
+      });
+      const since = d.limiter.since(key);
+      return since === undefined
+        ? undefined
+        : { requeueAfterMs: Math.max(1000, since + deadlineMs - now + 1000) };
+    }
+    this.#record(key, winnerKey, { ...common, state: 'Injected', ...this.#notes(desired) });
+    return undefined;
+  }
+
+  #afterRemoval(
+    key: string,
+    winnerKey: string | undefined,
+    base: { kind: WorkloadKind; name: string },
+    winner: SidecarMonitor | undefined,
+    workload: KubeObject,
+  ): void {
+    if (!winner || !winnerKey) {
+      this.#d.state.records.delete(key);
+      return;
+    }
+    const desired = desiredInjection(
+      workload,
+      winner,
+      this.#facts({ present: false }),
+      this.#d.defaults,
+    );
+    this.#record(key, winnerKey, {
+      ...base,
+      state: 'Skipped',
+      reason: desired.outcome === 'Injected' ? 'Removed' : desired.reason,
+      message: desired.outcome === 'Injected' ? 'injection removed' : desired.message,
+      injected: false,
+    });
+  }
+
+  #conflict(
+    key: string,
+    workload: KubeObject,
+    winnerKey: string | undefined,
+    err: KubeApiError,
+    log: Logger,
+  ): ReconcileResult | undefined {
+    const ref = parseWorkloadKey(key);
+    if (!ref) return undefined;
+    const managers = err.conflictingManagers;
+    const fields = err.conflicts.map((c) => c.field).slice(0, 3);
+    const message = `field manager ${managers.map((m) => `"${m}"`).join(', ')} holds ${fields.join(', ')} with a different value; sidecar-monitor never overrides another manager's fields (change or remove that value to allow the injection)`;
+    this.#d.recorder.record(workload, 'Warning', 'InjectionConflict', message);
+    log.warn({ managers, fields }, 'server-side apply conflict; not forcing');
+    if (winnerKey) {
+      this.#record(key, winnerKey, {
+        kind: ref.kind,
+        name: ref.name,
+        state: 'Conflict',
+        reason: 'FieldManagerConflict',
+        message,
+        injected: false,
+      });
+    }
+    // Not retried: the same request would fail the same way. A change of the workload
+    // (the other manager giving the field up) or of the monitor triggers a new attempt.
+    return undefined;
+  }
+
+  #record(key: string, monitor: string | undefined, record: Omit<OwnedRecord, 'monitor'>): void {
+    if (!monitor) {
+      this.#d.state.records.delete(key);
+      return;
+    }
+    this.#d.state.records.set(key, { ...record, monitor });
+  }
+
+  #forget(key: string): void {
+    const d = this.#d;
+    const old = d.state.records.get(key);
+    d.state.records.delete(key);
+    d.state.failures.delete(key);
+    d.limiter.release(key);
+    d.limiter.forget(key);
+    if (old) d.enqueueMonitor(old.monitor);
+  }
+}
+
+export { workloadKey };

@@ -1,0 +1,482 @@
+// Test support for the operator's integration tests: the chart's RBAC rendered by the
+// real `helm template` and applied, the operator run as a real child process under that
+// ServiceAccount, and builders for the workloads the scenarios use.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import path from 'node:path';
+import { afterAll } from 'vitest';
+import {
+  parseObjects,
+  type KubeObject,
+  type TestCluster,
+  type TestNamespace,
+} from '../cluster/harness.ts';
+
+const REPO_ROOT = path.resolve(import.meta.dirname, '..', '..');
+export const EXPORTER_IMAGE = 'ghcr.io/sidecar-monitor/sidecar-monitor:0.1.0-test';
+export const CRD_FILE = 'crds/sidecarmonitor.io_sidecarmonitors.yaml';
+export const MONITOR_API = 'sidecarmonitor.io/v1alpha1';
+
+export interface Install extends AsyncDisposable {
+  readonly release: string;
+  readonly fullname: string;
+  readonly namespace: TestNamespace;
+  readonly serviceAccount: { namespace: string; name: string };
+  /** A kubeconfig that acts as the operator's ServiceAccount. */
+  readonly kubeconfigPath: string;
+}
+
+/**
+ * Applies the CRD, then the chart's rbac.yaml (rendered by helm) into a fresh namespace.
+ * Disposal deletes the namespace and the cluster-scoped RBAC objects.
+ */
+export async function installOperatorRbac(
+  cluster: TestCluster,
+  options: { watchNamespaces?: readonly string[] } = {},
+): Promise<Install> {
+  await cluster.applyFile(CRD_FILE);
+  await cluster.waitForCondition(
+    {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      name: 'sidecarmonitors.sidecarmonitor.io',
+    },
+    'Established',
+  );
+  const namespace = await cluster.namespace('smon-system');
+  const release = namespace.name.replace('smon-system', 'smon');
+  const args = [
+    'template',
+    release,
+    'charts/sidecar-monitor',
+    '--namespace',
+    namespace.name,
+    '--show-only',
+    'templates/rbac.yaml',
+    '--kube-version',
+    cluster.info.kubeVersion,
+    // The chart's defaults come from its values.yaml; these are the ones rbac.yaml reads.
+    '--set',
+    'serviceAccount.name=',
+  ];
+  for (const [i, ns] of (options.watchNamespaces ?? []).entries()) {
+    args.push('--set', `watchNamespaces[${i}]=${ns}`);
+  }
+  const rendered = await cluster.helm(args);
+  const objects = parseObjects(rendered.stdout, 'rbac.yaml');
+  await cluster.apply(objects, { namespace: namespace.name });
+  const sa = objects.find((o) => o.kind === 'ServiceAccount');
+  if (!sa?.metadata.name) throw new Error('rbac.yaml rendered no ServiceAccount');
+  const fullname = sa.metadata.name;
+  const serviceAccount = { namespace: namespace.name, name: fullname };
+  const identity = cluster.impersonate(serviceAccount);
+  return {
+    release,
+    fullname,
+    namespace,
+    serviceAccount,
+    kubeconfigPath: identity.kubeconfigPath,
+    async [Symbol.asyncDispose]() {
+      for (const o of objects) {
+        if (o.metadata.namespace === undefined && o.kind !== 'ServiceAccount') {
+          await cluster.remove({
+            apiVersion: o.apiVersion,
+            kind: o.kind,
+            name: o.metadata.name ?? '',
+          });
+        }
+      }
+      await namespace.delete();
+    },
+  };
+}
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export interface OperatorProcess extends AsyncDisposable {
+  readonly url: string;
+  readonly logs: readonly LogLine[];
+  readonly stderr: () => string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly pid: number;
+  waitForLog(
+    description: string,
+    predicate: (l: LogLine) => boolean,
+    timeoutMs?: number,
+  ): Promise<LogLine>;
+  metrics(): Promise<string>;
+  /** Sum of a metric's samples whose labels include `labels`. */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export interface StartOptions {
+  install: Install;
+  /** --namespace flags (default: none, all namespaces). */
+  namespaces?: readonly string[];
+  args?: readonly string[];
+  identity?: string;
+  /** Wait until it serves /readyz with 200 (default true). */
+  waitReady?: boolean;
+}
+
+/** Starts `sidecar-monitor operator` as a child process under the install's ServiceAccount. */
+export async function startOperator(options: StartOptions): Promise<OperatorProcess> {
+  const { install } = options;
+  const args = [
+    path.join(REPO_ROOT, 'bin', 'sidecar-monitor.ts'),
+    'operator',
+    '--kubeconfig',
+    install.kubeconfigPath,
+    '--exporter-image',
+    EXPORTER_IMAGE,
+    '--listen',
+    '127.0.0.1:0',
+    '--leader-election-namespace',
+    install.namespace.name,
+    '--leader-election-id',
+    install.fullname,
+    '--status-delay-ms',
+    '100',
+    '--log-level',
+    'debug',
+    ...(options.identity ? ['--identity', options.identity] : []),
+    ...(options.namespaces ?? []).flatMap((ns) => ['--namespace', ns]),
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KUBECONFIG: install.kubeconfigPath },
+  });
+  running.add(child);
+  const logs: LogLine[] = [];
+  const waiters = new Set<() => void>();
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      logs.push({ level: 30, msg: line });
+    }
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      for (const w of waiters) w();
+      resolve({ code, signal });
+    });
+  });
+  const state = { done: false };
+  void exited.then(() => {
+    state.done = true;
+  });
+
+  const waitForLog = (
+    description: string,
+    predicate: (l: LogLine) => boolean,
+    timeoutMs = 60_000,
+  ): Promise<LogLine> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const found = logs.find(predicate);
+        if (found) {
+          cleanup();
+          resolve(found);
+          return true;
+        }
+        if (state.done) {
+          cleanup();
+          reject(new Error(`operator exited before logging ${description}\n${tail()}`));
+          return true;
+        }
+        return false;
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`timed out waiting for the operator to log ${description}\n${tail()}`));
+      }, timeoutMs);
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        waiters.delete(waiter);
+      };
+      const waiter = (): void => {
+        check();
+      };
+      waiters.add(waiter);
+      check();
+    });
+  const tail = (): string =>
+    `last log lines:\n${logs
+      .slice(-15)
+      .map((l) => JSON.stringify(l))
+      .join('\n')}\nstderr: ${stderr.slice(-2000)}`;
+
+  const serving = await waitForLog('its listen address', (l) => typeof l.address === 'string');
+  const url = String(serving.address);
+  const proc: OperatorProcess = {
+    url,
+    logs,
+    stderr: () => stderr,
+    exited,
+    pid: child.pid ?? -1,
+    waitForLog,
+    async metrics() {
+      const res = await fetch(`${url}/metrics`);
+      return res.text();
+    },
+    async metric(name, labels = {}) {
+      const text = await proc.metrics();
+      let sum = 0;
+      for (const line of text.split('\n')) {
+        const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})? (\S+)$/.exec(line);
+        if (!m || m[1] !== name) continue;
+        const have = new Map<string, string>();
+        for (const x of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) {
+          have.set(x[1] ?? '', x[2] ?? '');
+        }
+        if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[4]);
+      }
+      return sum;
+    },
+    async kill(signal = 'SIGTERM') {
+      if (!state.done) child.kill(signal);
+      return exited;
+    },
+    async [Symbol.asyncDispose]() {
+      if (!state.done) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+  if (options.waitReady ?? true) {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      const res = await fetch(`${url}/readyz`).catch(() => undefined);
+      if (res?.status === 200) break;
+      if (state.done) throw new Error(`operator exited during startup\n${tail()}`);
+      if (Date.now() > deadline) throw new Error(`operator not ready within 120 s\n${tail()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    if (options.args?.includes('--leader-elect=false') !== true) {
+      await waitForLog('caches synced', (l) => l.msg === 'caches synced; reconciling', 120_000);
+    }
+  }
+  return proc;
+}
+
+export interface Scoped extends AsyncDisposable {
+  readonly ns: TestNamespace;
+  readonly operator: OperatorProcess;
+}
+
+/**
+ * A fresh namespace and an operator watching only it (so the test's counts of writes and
+ * reconciles are its own). Disposal stops the operator (releasing the lease), then
+ * deletes the namespace.
+ */
+export async function scoped(
+  cluster: TestCluster,
+  install: Install,
+  prefix: string,
+  options: Omit<StartOptions, 'install' | 'namespaces'> = {},
+): Promise<Scoped> {
+  const ns = await cluster.namespace(prefix);
+  let operator: OperatorProcess;
+  try {
+    operator = await startOperator({ ...options, install, namespaces: [ns.name] });
+  } catch (err) {
+    await ns.delete();
+    throw err;
+  }
+  return {
+    ns,
+    operator,
+    async [Symbol.asyncDispose]() {
+      await operator[Symbol.asyncDispose]();
+      await ns.delete();
+    },
+  };
+}
+
+export function deployment(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+  options: {
+    replicas?: number;
+    image?: string;
+    podSpec?: Record<string, unknown>;
+    spec?: Record<string, unknown>;
+  } = {},
+): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: options.replicas ?? 1,
+      selector: { matchLabels: { 'app.kubernetes.io/name': name } },
+      strategy: { rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      template: {
+        metadata: { labels: { 'app.kubernetes.io/name': name } },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: options.image ?? 'nginx:1.27',
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 10 },
+              securityContext: { runAsUser: 1000, runAsGroup: 1000 },
+            },
+          ],
+          ...options.podSpec,
+        },
+      },
+      ...options.spec,
+    },
+  };
+}
+
+export function statefulSet(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: 1,
+      serviceName: name,
+      selector: { matchLabels: { 'app.kubernetes.io/name': name } },
+      template: {
+        metadata: { labels: { 'app.kubernetes.io/name': name } },
+        spec: {
+          containers: [
+            {
+              name: 'db',
+              image: 'redis:7',
+              ports: [{ name: 'redis', containerPort: 6379 }],
+              readinessProbe: { tcpSocket: { port: 'redis' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+export function daemonSet(
+  namespace: string,
+  name: string,
+  labels: Record<string, string>,
+): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'DaemonSet',
+    metadata: { name, namespace, labels },
+    spec: {
+      selector: { matchLabels: { 'app.kubernetes.io/name': name } },
+      template: {
+        metadata: { labels: { 'app.kubernetes.io/name': name } },
+        spec: { containers: [{ name: 'agent', image: 'busybox:1.37' }] },
+      },
+    },
+  };
+}
+
+export function monitor(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown> = {},
+): KubeObject {
+  return {
+    apiVersion: MONITOR_API,
+    kind: 'SidecarMonitor',
+    metadata: { name, namespace },
+    spec: { selector: { matchLabels: { monitored: 'true' } }, ...spec },
+  };
+}
+
+export interface PodTemplate {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: {
+    containers: { name: string; image?: string; env?: { name: string; value?: string }[] }[];
+    initContainers?: { name: string; restartPolicy?: string }[];
+    shareProcessNamespace?: boolean;
+  };
+}
+
+export function templateOf(workload: KubeObject): PodTemplate {
+  const spec = workload.spec as { template: PodTemplate };
+  return spec.template;
+}
+
+export const HASH = 'sidecarmonitor.io/injection-hash';
+export const EXPORTER = 'sidecar-monitor-exporter';
+
+/** Whether the workload's pod template carries the exporter (either list). */
+export function injected(workload: KubeObject): boolean {
+  const t = templateOf(workload);
+  return [...(t.spec?.containers ?? []), ...(t.spec?.initContainers ?? [])].some(
+    (c) => c.name === EXPORTER,
+  );
+}
+
+export function countExporters(workload: KubeObject): number {
+  const t = templateOf(workload);
+  return [...(t.spec?.containers ?? []), ...(t.spec?.initContainers ?? [])].filter(
+    (c) => c.name === EXPORTER,
+  ).length;
+}
+
+export interface MonitorStatus {
+  observedGeneration?: number;
+  matchedWorkloads?: number;
+  injectedWorkloads?: number;
+  skippedWorkloads?: number;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+  workloads?: { kind: string; name: string; state: string; reason?: string; message?: string }[];
+}
+
+export function statusOf(m: KubeObject): MonitorStatus {
+  return m.status ?? {};
+}
+
+export function condition(
+  m: KubeObject,
+  type: string,
+): { status: string; reason: string; message: string } | undefined {
+  return statusOf(m).conditions?.find((c) => c.type === type);
+}
+
+export function ref(
+  kind: string,
+  namespace: string,
+  name: string,
+): { apiVersion: string; kind: string; namespace: string; name: string } {
+  const apiVersion = kind === 'SidecarMonitor' ? MONITOR_API : 'apps/v1';
+  return { apiVersion, kind, namespace, name };
+}
