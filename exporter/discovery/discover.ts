@@ -211,9 +211,13 @@ export class Discoverer {
     return targets;
   }
 
-  private async nameOf(key: string, processes: readonly ProcStat[], fallback: string) {
+  private async nameOf(key: string, processes: readonly ProcStat[]): Promise<NameEntry> {
     const cached = this.names.get(key);
     if (cached) return cached;
+    const leader = processes[0];
+    if (!leader) return { name: fallbackName('', ''), fromEnv: false };
+    const cmdline = await readText(this.path(leader.pid, 'cmdline'));
+    const fallback = fallbackName(cmdline.ok ? cmdline.value : '', leader.comm);
     let entry: NameEntry | undefined;
     for (const p of processes) {
       const read = await readText(this.path(p.pid, 'environ'), ENVIRON_MAX_BYTES);
@@ -267,7 +271,7 @@ export class Discoverer {
       const [first] = members;
       if (!first) continue;
       const processes = members.map((m) => m.stat);
-      const name = await this.nameOf(key, processes, fallbackName(first.stat.comm));
+      const name = await this.nameOf(key, processes);
       found.push({
         name: name.name,
         fromEnv: name.fromEnv,

@@ -8,9 +8,16 @@ export function isContainerName(value: string): boolean {
   return value.length <= 63 && K8S_NAME.test(value);
 }
 
-/** `unknown-<comm>`, with comm reduced to a valid label-friendly name. */
-export function fallbackName(comm: string): string {
-  const cleaned = comm
+/**
+ * `unknown-<program>`: the program of the container's first process, from its command line
+ * (world-readable; comm is often a thread name such as Node's "MainThread"), else its comm,
+ * reduced to a label-friendly name.
+ */
+export function fallbackName(cmdline: string, comm: string): string {
+  const argv0 = cmdline.split('\0', 1)[0] ?? '';
+  // setproctitle-style titles ("nginx: master process ...") keep the program first.
+  const program = (argv0.split(/[\s:]/, 1)[0] ?? '').split('/').pop() ?? '';
+  const cleaned = (program === '' ? comm : program)
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '')

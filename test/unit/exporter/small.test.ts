@@ -20,11 +20,16 @@ describe('container naming', () => {
       expect(isContainerName(bad)).toBe(false);
   });
 
-  it('falls back to a stable label from the command name, never a pid', () => {
-    expect(fallbackName('envoy')).toBe('unknown-envoy');
-    expect(fallbackName('Web Server/2')).toBe('unknown-web-server-2');
-    expect(fallbackName('((()))')).toBe('unknown-process');
-    expect(isContainerName(fallbackName('x'.repeat(100)))).toBe(true);
+  it('falls back to a stable label from the program name, never a pid', () => {
+    expect(fallbackName('/usr/local/bin/envoy\0-c\0/etc/envoy.yaml\0', 'envoy')).toBe(
+      'unknown-envoy',
+    );
+    // Node names its main thread "MainThread": the command line says what runs.
+    expect(fallbackName('node\0server.js\0', 'MainThread')).toBe('unknown-node');
+    expect(fallbackName('nginx: master process /usr/sbin/nginx\0', 'nginx')).toBe('unknown-nginx');
+    expect(fallbackName('', 'Web Server/2')).toBe('unknown-web-server-2');
+    expect(fallbackName('', '((()))')).toBe('unknown-process');
+    expect(isContainerName(fallbackName('x'.repeat(100), ''))).toBe(true);
   });
 
   it('makes duplicate names unique in order', () => {
