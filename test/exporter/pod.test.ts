@@ -70,7 +70,7 @@ describe('exporter in a pod, same uid as the app', () => {
     });
   });
   afterAll(async () => {
-    await p?.stop();
+    await (p as MonitoredPod | undefined)?.stop();
   });
 
   it('finds the app by its SIDECAR_MONITOR_CONTAINER name and never counts itself or the pause process', async () => {
@@ -221,7 +221,7 @@ describe('exporter in a pod, app under another uid', () => {
     p = await startMonitoredPod({ appUid: OTHER_UID, exporterUid: APP_UID });
   });
   afterAll(async () => {
-    await p?.stop();
+    await (p as MonitoredPod | undefined)?.stop();
   });
 
   it('degrades cleanly: world-readable series stay, protected ones are absent and say why', async () => {
