@@ -1,0 +1,267 @@
+// The chart on the real control plane: `helm install`, `helm upgrade` and `helm uninstall`
+// (no --wait: without a kubelet the chart's own pod never runs), with the operator run as
+// a local process from the installed Deployment's args under the chart's ServiceAccount
+// and RBAC, reconciling a monitor end to end. The uninstall follows the README: delete the
+// monitors first (their finalizers remove every injection), then uninstall.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EXPORTER_CONTAINER,
+  HASH_ANNOTATION,
+  MONITOR_LABEL,
+} from '../../operator/api/constants.ts';
+import { testCluster, type KubeObject, type TestNamespace } from '../cluster/harness.ts';
+import { CHART_DIR, withValuesFile, type DeploymentSpec } from './support/chart.ts';
+import { operatorFromDeployment, type OperatorProcess } from './support/operator-process.ts';
+
+const cluster = testCluster();
+const RELEASE = 'smon';
+const FULLNAME = `${RELEASE}-sidecar-monitor`;
+const CRD = {
+  apiVersion: 'apiextensions.k8s.io/v1',
+  kind: 'CustomResourceDefinition',
+  name: 'sidecarmonitors.sidecarmonitor.io',
+};
+
+function workload(namespace: string, name: string, labels: Record<string, string>): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, runAsNonRoot: true },
+          containers: [
+            {
+              name: 'app',
+              image: 'nginx:1.27',
+              ports: [{ name: 'http', containerPort: 8080 }],
+              readinessProbe: { httpGet: { path: '/healthz', port: 'http' } },
+              resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '128Mi' } },
+            },
+          ],
+        },
+      },
+    },
+  };
+}
+
+function monitor(namespace: string): KubeObject {
+  return {
+    apiVersion: 'sidecarmonitor.io/v1alpha1',
+    kind: 'SidecarMonitor',
+    metadata: { name: 'web', namespace },
+    spec: { selector: { matchLabels: { tier: 'web' } } },
+  };
+}
+
+interface PodTemplate {
+  metadata: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec: {
+    containers: { name: string; image: string }[];
+    initContainers?: { name: string; image: string }[];
+  };
+}
+
+function exporterOf(d: KubeObject): { name: string; image: string } | undefined {
+  const t = (d.spec as { template: PodTemplate }).template;
+  return [...t.spec.containers, ...(t.spec.initContainers ?? [])].find(
+    (c) => c.name === EXPORTER_CONTAINER,
+  );
+}
+
+const deploymentRef = (namespace: string, name: string) => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  namespace,
+  name,
+});
+
+async function helm(args: readonly string[], values: Record<string, unknown>): Promise<string> {
+  return withValuesFile(values, async (file) => {
+    const r = await cluster.helm([...args, '-f', file]);
+    return r.stdout;
+  });
+}
+
+describe('helm install, upgrade and uninstall with the operator reconciling', () => {
+  let releaseNs: TestNamespace;
+  let appNs: TestNamespace;
+  let operator: OperatorProcess | undefined;
+  let installed = false;
+
+  const chartDeployment = () => cluster.get(deploymentRef(releaseNs.name, FULLNAME));
+  const startOperator = async (podName: string): Promise<OperatorProcess> => {
+    const identity = cluster.impersonate({ namespace: releaseNs.name, name: FULLNAME });
+    return operatorFromDeployment({
+      deployment: await chartDeployment(),
+      kubeconfigPath: identity.kubeconfigPath,
+      podName,
+    });
+  };
+
+  beforeAll(async () => {
+    releaseNs = await cluster.namespace('smon-chart');
+    appNs = await cluster.namespace('smon-app');
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    if (installed) {
+      await cluster.helm(['uninstall', RELEASE, '-n', releaseNs.name], { allowFailure: true });
+    }
+    await Promise.all([releaseNs.delete(), appNs.delete()]);
+  });
+
+  it('installs without --wait: the CRD is established and every object of the release exists', async () => {
+    const out = await helm(['install', RELEASE, CHART_DIR, '-n', releaseNs.name], {});
+    installed = true;
+    expect(out).toContain('STATUS: deployed');
+    expect(out).toContain('kubectl delete sidecarmonitors --all --all-namespaces --wait');
+    await cluster.waitForCondition(CRD, 'Established');
+    const status = await cluster.helm(['status', RELEASE, '-n', releaseNs.name, '-o', 'json']);
+    expect((JSON.parse(status.stdout) as { info: { status: string } }).info.status).toBe(
+      'deployed',
+    );
+    const d = await chartDeployment();
+    expect((d.spec as DeploymentSpec).template.spec.serviceAccountName).toBe(FULLNAME);
+    await cluster.get({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      namespace: releaseNs.name,
+      name: FULLNAME,
+    });
+    await cluster.get({
+      apiVersion: 'v1',
+      kind: 'Service',
+      namespace: releaseNs.name,
+      name: `${FULLNAME}-metrics`,
+    });
+    const dashboards = await cluster.list(
+      { apiVersion: 'v1', kind: 'ConfigMap', namespace: releaseNs.name },
+      { labelSelector: 'grafana_dashboard=1' },
+    );
+    expect(dashboards.length).toBe(4);
+    expect(
+      await cluster.tryGet({
+        apiVersion: 'policy/v1',
+        kind: 'PodDisruptionBudget',
+        namespace: releaseNs.name,
+        name: FULLNAME,
+      }),
+    ).toBeUndefined();
+  });
+
+  it("runs as the installed Deployment says, under the chart's ServiceAccount, and takes the Lease", async () => {
+    operator = await startOperator('smon-operator-0');
+    const lease = await cluster.waitForObject(
+      {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        namespace: releaseNs.name,
+        name: FULLNAME,
+      },
+      (l) => (l.spec as { holderIdentity?: string }).holderIdentity === 'smon-operator-0',
+    );
+    expect(lease.metadata.name).toBe(FULLNAME);
+  });
+
+  it('reconciles a monitor end to end: the workload gets the exporter, the monitor is Ready', async () => {
+    await cluster.apply(workload(appNs.name, 'web', { tier: 'web' }));
+    await cluster.apply(workload(appNs.name, 'batch', { tier: 'batch' }));
+    await cluster.apply(monitor(appNs.name));
+    const web = await cluster.waitForObject(
+      deploymentRef(appNs.name, 'web'),
+      (d) => exporterOf(d) !== undefined,
+      { description: 'the exporter injected into web' },
+    );
+    const spec = (await chartDeployment()).spec as DeploymentSpec;
+    expect(exporterOf(web)?.image).toBe(spec.template.spec.containers[0]!.image);
+    const template = (web.spec as { template: PodTemplate }).template;
+    expect(template.metadata.labels?.[MONITOR_LABEL]).toBe('web');
+    expect(template.metadata.annotations?.[HASH_ANNOTATION]).toBeTruthy();
+    await cluster.waitForCondition(
+      {
+        apiVersion: 'sidecarmonitor.io/v1alpha1',
+        kind: 'SidecarMonitor',
+        namespace: appNs.name,
+        name: 'web',
+      },
+      'Ready',
+    );
+    // The workload the selector does not match stays as it was.
+    expect(exporterOf(await cluster.get(deploymentRef(appNs.name, 'batch')))).toBeUndefined();
+  });
+
+  it('upgrades: a PDB with 2 replicas, RBAC narrowed to the watched namespace, and the restarted operator still reconciles', async () => {
+    const out = await helm(['upgrade', RELEASE, CHART_DIR, '-n', releaseNs.name], {
+      replicaCount: 2,
+      watchNamespaces: [appNs.name],
+      logLevel: 'debug',
+    });
+    expect(out).toContain('STATUS: deployed');
+    expect(out).toContain('REVISION: 2');
+    await cluster.get({
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      namespace: releaseNs.name,
+      name: FULLNAME,
+    });
+    await cluster.get({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      namespace: appNs.name,
+      name: `${FULLNAME}-workloads`,
+    });
+    expect(
+      await cluster.tryGet({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        name: `${FULLNAME}-workloads`,
+      }),
+    ).toBeUndefined();
+    // A new operator pod: stop the old one (it releases the Lease), start from the new args.
+    expect(await operator!.stop()).toBe(0);
+    operator = await startOperator('smon-operator-1');
+    expect(operator.args).toContain(`--namespace=${appNs.name}`);
+    expect(operator.args).toContain('--log-level=debug');
+    await cluster.apply(workload(appNs.name, 'api', { tier: 'web' }));
+    await cluster.waitForObject(
+      deploymentRef(appNs.name, 'api'),
+      (d) => exporterOf(d) !== undefined,
+      { description: 'the exporter injected into api under namespace-scoped RBAC' },
+    );
+  });
+
+  it('uninstalls as the README says: delete the monitors, then helm uninstall; nothing injected remains', async () => {
+    await cluster.kubectl(
+      ['delete', 'sidecarmonitors', '--all', '--all-namespaces', '--wait', '--timeout=120s'],
+      { timeoutMs: 150_000 },
+    );
+    for (const name of ['web', 'api', 'batch']) {
+      const d = await cluster.get(deploymentRef(appNs.name, name));
+      expect(exporterOf(d), name).toBeUndefined();
+      const template = (d.spec as { template: PodTemplate }).template;
+      expect(template.metadata.annotations?.[HASH_ANNOTATION], name).toBeUndefined();
+      expect(template.metadata.labels?.[MONITOR_LABEL], name).toBeUndefined();
+    }
+    expect(await operator!.stop()).toBe(0);
+    operator = undefined;
+    const out = await cluster.helm(['uninstall', RELEASE, '-n', releaseNs.name]);
+    installed = false;
+    expect(out.stdout).toContain('uninstalled');
+    await cluster.waitForDeletion(deploymentRef(releaseNs.name, FULLNAME));
+    for (const kind of ['ClusterRole', 'ClusterRoleBinding']) {
+      const left = await cluster.list(
+        { apiVersion: 'rbac.authorization.k8s.io/v1', kind },
+        { labelSelector: `app.kubernetes.io/instance=${RELEASE}` },
+      );
+      expect(left.map((o) => o.metadata.name)).toEqual([]);
+    }
+    // Helm never deletes (nor upgrades) what it installed from crds/.
+    await cluster.get(CRD);
+  });
+});
