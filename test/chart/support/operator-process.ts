@@ -101,7 +101,7 @@ export async function operatorFromDeployment(
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  const url = address!;
+  const url = address;
   return {
     url,
     args,
