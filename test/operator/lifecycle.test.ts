@@ -1,0 +1,224 @@
+// Scenarios 4 and 5: deleting a monitor (finalizer), a terminating namespace, the
+// `cleanup` command, and two monitors selecting one workload.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { testCluster } from '../cluster/harness.ts';
+import {
+  condition,
+  deployment,
+  injected,
+  type Install,
+  installOperatorRbac,
+  monitor,
+  ref,
+  scoped,
+  startOperator,
+  statusOf,
+  templateOf,
+} from './support.ts';
+
+const cluster = testCluster();
+let install: Install | undefined;
+
+beforeAll(async () => {
+  install = await installOperatorRbac(cluster);
+});
+
+afterAll(async () => {
+  await install?.[Symbol.asyncDispose]();
+});
+
+const managers = (o: { metadata: { managedFields?: { manager?: string }[] } }): string[] =>
+  (o.metadata.managedFields ?? []).map((f) => f.manager ?? '');
+const FINALIZER = 'sidecarmonitor.io/cleanup';
+
+describe('deleting a monitor', () => {
+  test('its finalizer removes every injection, then lets the monitor go', async () => {
+    await using s = await scoped(cluster, install!, 'delete');
+    const ns = s.ns.name;
+    const created = await cluster.apply([
+      deployment(ns, 'a', { monitored: 'true' }),
+      deployment(ns, 'b', { monitored: 'true' }),
+    ]);
+    const originals = new Map(created.map((d) => [d.metadata.name, templateOf(d)]));
+    await cluster.apply(monitor(ns, 'mon', { rollout: { maxConcurrent: 2 } }));
+    const monRef = ref('SidecarMonitor', ns, 'mon');
+    const m = await cluster.waitForObject(monRef, (o) => statusOf(o).injectedWorkloads === 2);
+    expect(m.metadata.finalizers).toContain(FINALIZER);
+
+    await cluster.remove(monRef);
+    await cluster.waitForDeletion(monRef);
+    for (const name of ['a', 'b']) {
+      const d = await cluster.get(ref('Deployment', ns, name));
+      expect(injected(d), name).toBe(false);
+      expect(templateOf(d)).toEqual(originals.get(name));
+      expect(managers(d)).not.toContain('sidecar-monitor');
+    }
+    expect(
+      s.operator.logs.some((l) => l.msg === 'every injection removed; finalizer removed'),
+    ).toBe(true);
+  });
+
+  test('in a terminating namespace the finalizer goes without patching workloads', async () => {
+    await using s = await scoped(cluster, install!, 'terminating');
+    const ns = s.ns.name;
+    // A finalizer of the test's own keeps the Deployment around while the namespace
+    // terminates, so the test can see whether anything patched it.
+    await cluster.apply(deployment(ns, 'web', { monitored: 'true' }));
+    await cluster.apply(monitor(ns, 'mon'));
+    const monRef = ref('SidecarMonitor', ns, 'mon');
+    await cluster.waitForObject(monRef, (o) => statusOf(o).injectedWorkloads === 1);
+    const webRef = ref('Deployment', ns, 'web');
+    await cluster.rest.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/web`, {
+      body: { metadata: { finalizers: ['test.sidecar-monitor.io/hold'] } },
+      contentType: 'application/merge-patch+json',
+    });
+    const before = await cluster.get(webRef);
+    try {
+      await s.ns.delete();
+      await cluster.waitForDeletion(monRef, { timeoutMs: 60_000 });
+      const web = await cluster.get(webRef);
+      expect(web.metadata.deletionTimestamp).toBeDefined();
+      // Still injected: nothing restored it in a namespace that is going away (setting the
+      // deletionTimestamp bumps the generation, so compare the template and our entry).
+      expect(injected(web)).toBe(true);
+      expect(templateOf(web)).toEqual(templateOf(before));
+      const ours = (o: typeof web): unknown =>
+        (o.metadata.managedFields ?? []).find((f) => f.manager === 'sidecar-monitor');
+      expect(ours(web)).toEqual(ours(before));
+      expect(
+        s.operator.logs.some(
+          (l) => l.msg === 'namespace terminating: finalizer removed without touching workloads',
+        ),
+      ).toBe(true);
+    } finally {
+      await cluster.rest.request('PATCH', `/apis/apps/v1/namespaces/${ns}/deployments/web`, {
+        body: { metadata: { finalizers: null } },
+        contentType: 'application/merge-patch+json',
+      });
+    }
+    await cluster.waitForDeletion(
+      { apiVersion: 'v1', kind: 'Namespace', name: ns },
+      { timeoutMs: 120_000 },
+    );
+  });
+});
+
+describe('sidecar-monitor cleanup', () => {
+  test('removes every injection and finalizer, so nothing is left behind after uninstall', async () => {
+    await using a = await cluster.namespace('cleanup-a');
+    await using b = await cluster.namespace('cleanup-b');
+    const originals = new Map<string, unknown>();
+    for (const ns of [a.name, b.name]) {
+      const [d] = await cluster.apply(deployment(ns, 'web', { monitored: 'true' }));
+      originals.set(ns, templateOf(d!));
+      await cluster.apply(monitor(ns, 'mon'));
+    }
+    {
+      await using operator = await startOperator({
+        install: install!,
+        namespaces: [a.name, b.name],
+      });
+      for (const ns of [a.name, b.name]) {
+        await cluster.waitForObject(
+          ref('SidecarMonitor', ns, 'mon'),
+          (o) => statusOf(o).injectedWorkloads === 1,
+        );
+      }
+      // Uninstall: the operator goes first.
+      const exit = await operator.kill('SIGTERM');
+      expect(exit.code).toBe(0);
+    }
+    const run = promisify(execFile);
+    const bin = path.resolve(import.meta.dirname, '..', '..', 'bin', 'sidecar-monitor.ts');
+    const dry = await run(process.execPath, [
+      bin,
+      'cleanup',
+      '--dry-run',
+      '--namespace',
+      a.name,
+      '--namespace',
+      b.name,
+    ]);
+    expect(dry.stdout).toContain('would restore 2 workload(s)');
+    expect(injected(await cluster.get(ref('Deployment', a.name, 'web')))).toBe(true);
+
+    // Under the operator's own ServiceAccount: the chart's RBAC is enough for cleanup.
+    const { stdout } = await run(process.execPath, [
+      bin,
+      'cleanup',
+      '--kubeconfig',
+      install!.kubeconfigPath,
+      '--namespace',
+      a.name,
+      '--namespace',
+      b.name,
+    ]);
+    expect(stdout).toContain('restored 2 workload(s)');
+    expect(stdout).toContain('finalizer removed from 2 SidecarMonitor(s)');
+    for (const ns of [a.name, b.name]) {
+      const d = await cluster.get(ref('Deployment', ns, 'web'));
+      expect(injected(d)).toBe(false);
+      expect(templateOf(d)).toEqual(originals.get(ns));
+      const m = await cluster.get(ref('SidecarMonitor', ns, 'mon'));
+      expect(m.metadata.finalizers ?? []).not.toContain(FINALIZER);
+      // With the finalizer gone, deleting the monitor no longer needs the operator.
+      await cluster.remove(ref('SidecarMonitor', ns, 'mon'));
+      await cluster.waitForDeletion(ref('SidecarMonitor', ns, 'mon'), { timeoutMs: 10_000 });
+    }
+  });
+});
+
+describe('two monitors selecting one workload', () => {
+  test('the older wins, the other reports Conflict naming it, and takes over when the winner goes', async () => {
+    await using s = await scoped(cluster, install!, 'conflict');
+    const ns = s.ns.name;
+    const webRef = ref('Deployment', ns, 'web');
+    await cluster.apply(deployment(ns, 'web', { monitored: 'true', tier: 'front' }));
+    await cluster.apply(monitor(ns, 'first'));
+    await cluster.waitForObject(
+      webRef,
+      (o) => templateOf(o).metadata?.labels?.['sidecarmonitor.io/monitor'] === 'first',
+    );
+    // A younger monitor selecting the same workload by another label.
+    await new Promise((r) => setTimeout(r, 1100));
+    await cluster.apply(monitor(ns, 'second', { selector: { matchLabels: { tier: 'front' } } }));
+    const second = await cluster.waitForObject(
+      ref('SidecarMonitor', ns, 'second'),
+      (o) => condition(o, 'Conflict')?.status === 'True',
+    );
+    expect(condition(second, 'Conflict')?.message).toContain('Deployment/web');
+    expect(condition(second, 'Conflict')?.message).toContain('first');
+    expect(statusOf(second).workloads).toEqual([
+      expect.objectContaining({
+        kind: 'Deployment',
+        name: 'web',
+        state: 'Conflict',
+        reason: 'MonitorConflict',
+      }),
+    ]);
+    const first = await cluster.waitForObject(
+      ref('SidecarMonitor', ns, 'first'),
+      (o) => condition(o, 'Ready')?.status === 'True',
+    );
+    expect(condition(first, 'Conflict')?.status).toBe('False');
+    const generation = (await cluster.get(webRef)).metadata.generation ?? 0;
+
+    // The winner goes: the workload is handed over in one write.
+    await cluster.remove(ref('SidecarMonitor', ns, 'first'));
+    const handed = await cluster.waitForObject(
+      webRef,
+      (o) => templateOf(o).metadata?.labels?.['sidecarmonitor.io/monitor'] === 'second',
+    );
+    expect(injected(handed)).toBe(true);
+    const took = await cluster.waitForObject(
+      ref('SidecarMonitor', ns, 'second'),
+      (o) => condition(o, 'Conflict')?.status === 'False' && statusOf(o).injectedWorkloads === 1,
+    );
+    expect(statusOf(took).workloads?.[0]).toMatchObject({ name: 'web' });
+    await cluster.waitForDeletion(ref('SidecarMonitor', ns, 'first'));
+    expect((await cluster.get(webRef)).metadata.generation).toBe(generation + 1);
+  });
+});
