@@ -136,9 +136,13 @@ function send(
 function drain(response: IncomingMessage, maxBytes: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     let bytes = 0;
+    let settled = false;
+    // The first reason wins: destroying the response emits 'aborted' and 'error' at once.
     const fail = (error: unknown) => {
-      response.destroy();
+      if (settled) return;
+      settled = true;
       reject(error instanceof Error ? error : new Error(String(error)));
+      response.destroy();
     };
     if (signal.aborted) {
       fail(signal.reason);
@@ -156,7 +160,10 @@ function drain(response: IncomingMessage, maxBytes: number, signal: AbortSignal)
       if (bytes > maxBytes)
         fail(new ProbeFailure('body_too_large', `body larger than ${maxBytes} bytes`));
     });
-    response.once('end', resolve);
+    response.once('end', () => {
+      settled = true;
+      resolve();
+    });
     response.once('error', fail);
     response.once('aborted', () => {
       fail(new ProbeFailure('reset', 'connection closed mid-body'));
