@@ -98,7 +98,12 @@ async function read(io: CliIo, file: string): Promise<string> {
 async function loadMonitor(io: CliIo, file: string): Promise<SidecarMonitor> {
   const text = await read(io, file);
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { version: '1.1', lineCounter, prettyErrors: false });
+  const docs = parseAllDocuments(text, {
+    version: '1.1',
+    lineCounter,
+    prettyErrors: false,
+    logLevel: 'error',
+  });
   const list = Array.isArray(docs) ? docs : [];
   for (const doc of list) {
     const [error] = doc.errors;

@@ -35,6 +35,7 @@ import type { Container, PodSpec, PodTemplateSpec, Workload } from './k8s-types.
 import { planProbes } from './probes.ts';
 import { formatCreated, type CreatedToken } from './record.ts';
 import { removeInjection } from './remove.ts';
+import { templateShapeError } from './shape.ts';
 import { chooseSecurity, exporterSecurityContext } from './security.ts';
 import { SUPPORTED_KINDS } from './select.ts';
 import { chooseTargets, type Target } from './targets.ts';
@@ -110,14 +111,15 @@ export function desiredPodTemplate(
     );
   }
   const name = workload.metadata?.name;
+  if (typeof name !== 'string' || name === '') {
+    return skip('InvalidWorkload', 'the workload has no metadata.name');
+  }
   const template = workload.spec?.template;
-  if (
-    !name ||
-    !template?.spec ||
-    !Array.isArray(template.spec.containers) ||
-    template.spec.containers.length === 0
-  ) {
-    return skip('InvalidWorkload', 'the workload has no name, pod template or containers');
+  const shape = templateShapeError(template);
+  if (shape !== undefined || !template) return skip('InvalidWorkload', shape ?? 'no pod template');
+  // A monitor from the API server always has this shape; one from elsewhere may not.
+  if (typeof monitor.spec !== 'object' || typeof monitor.spec.selector !== 'object') {
+    return skip('InvalidMonitor', 'spec.selector: required value');
   }
   const monitorName = monitor.metadata?.name ?? '';
   const spec = defaultedSpec(monitor);

@@ -74,7 +74,12 @@ function indentsSequences(text: string): boolean {
 
 export function processStream(text: string, options: OfflineOptions): StreamResult {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { version: '1.1', lineCounter, prettyErrors: false });
+  const docs = parseAllDocuments(text, {
+    version: '1.1',
+    lineCounter,
+    prettyErrors: false,
+    logLevel: 'error',
+  });
   if (!Array.isArray(docs)) return { ok: true, text, reports: [], changed: 0 };
   const errors = docs.flatMap((doc) =>
     doc.errors.map((e) => {
@@ -83,6 +88,17 @@ export function processStream(text: string, options: OfflineOptions): StreamResu
     }),
   );
   if (errors.length > 0) return { ok: false, errors };
+  const values: unknown[] = [];
+  for (const doc of docs) {
+    try {
+      values.push(doc.toJS({ maxAliasCount: 1000 }));
+    } catch (err) {
+      // The YAML library refuses alias bombs (resource exhaustion) this way.
+      const pos = lineCounter.linePos(doc.range[0]);
+      const message = err instanceof Error ? err.message : String(err);
+      return { ok: false, errors: [{ line: pos.line, column: pos.col, message }] };
+    }
+  }
 
   const reports: Report[] = [];
   const indentSeq = indentsSequences(text);
@@ -93,7 +109,7 @@ export function processStream(text: string, options: OfflineOptions): StreamResu
     const [start, , end] = doc.range;
     const gap = text.slice(cursor, start);
     cursor = end;
-    if (processDocument(doc, options, lineCounter, reports)) {
+    if (processDocument(doc, values[i], options, lineCounter, reports)) {
       changed++;
       // A first document's leading comments live in its commentBefore: printed by toString.
       out += (i === 0 ? '' : gap) + doc.toString({ lineWidth: 0, indentSeq });
@@ -107,11 +123,11 @@ export function processStream(text: string, options: OfflineOptions): StreamResu
 
 function processDocument(
   doc: Document,
+  value: unknown,
   options: OfflineOptions,
   lineCounter: LineCounter,
   reports: Report[],
 ): boolean {
-  const value: unknown = doc.toJS({ maxAliasCount: 1000 });
   if (!isObject(value)) return false;
   // kubectl's `kind: List` wraps objects in items.
   const objects: { path: (string | number)[]; object: unknown }[] =

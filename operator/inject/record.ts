@@ -37,12 +37,13 @@ export function currentInjection(
   template: PodTemplateSpec | undefined,
 ): CurrentInjection | undefined {
   const hash = template?.metadata?.annotations?.[HASH_ANNOTATION];
-  if (hash === undefined) return undefined;
+  if (typeof hash !== 'string') return undefined;
+  const init: unknown = template?.spec?.initContainers;
   return {
     monitor: template?.metadata?.labels?.[MONITOR_LABEL],
     hash,
-    nativeSidecar: (template?.spec?.initContainers ?? []).some(
-      (c) => c.name === EXPORTER_CONTAINER,
-    ),
+    nativeSidecar:
+      Array.isArray(init) &&
+      init.some((c: unknown) => (c as { name?: unknown } | null)?.name === EXPORTER_CONTAINER),
   };
 }

@@ -12,6 +12,7 @@ import {
 } from '../api/constants.ts';
 import type { Container, PodTemplateSpec } from './k8s-types.ts';
 import { parseCreated } from './record.ts';
+import { templateShapeError } from './shape.ts';
 
 /** Target names from the exporter's own config; undefined when it cannot be read. */
 function injectedTargets(containers: readonly Container[]): Set<string> | undefined {
@@ -33,6 +34,8 @@ function without(record: Record<string, string>, keys: readonly string[]): Recor
 /** A copy of the template without sidecar-monitor's injection (unchanged when there is none). */
 export function removeInjection(template: PodTemplateSpec): PodTemplateSpec {
   const out = structuredClone(template);
+  // Not a template we could have injected: nothing of ours to remove.
+  if (templateShapeError(template) !== undefined) return out;
   const metadata = out.metadata;
   const annotations = metadata?.annotations;
   if (!metadata || annotations?.[HASH_ANNOTATION] === undefined) return out;
