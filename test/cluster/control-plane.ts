@@ -19,7 +19,14 @@ import {
   type Component,
   type Exit,
 } from './component.ts';
-import { fakeNode, KWOK_NODE_ANNOTATION, nodesReady } from './fake-nodes.ts';
+import { fakeNode, nodesReady } from './fake-nodes.ts';
+import {
+  apiServerArgs,
+  controllerManagerArgs,
+  etcdArgs,
+  kwokArgs,
+  schedulerArgs,
+} from './flags.ts';
 import { renderKubeconfig, type KubeconfigCredentials } from './kubeconfig.ts';
 import { createControlPlanePki } from './pki.ts';
 import {
@@ -82,27 +89,6 @@ export interface ControlPlane {
   destroyNow(): void;
 }
 
-const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
-// Everything on by default except storage, autoscaling and certificate controllers, which
-// nothing here exercises (no volumes, no HPAs, no CSRs) and which cost startup time and
-// idle CPU on a 2-core machine.
-const KCM_CONTROLLERS = [
-  '*',
-  '-persistentvolume-attach-detach-controller',
-  '-persistentvolume-binder-controller',
-  '-persistentvolume-expander-controller',
-  '-persistentvolume-protection-controller',
-  '-persistentvolumeclaim-protection-controller',
-  '-ephemeral-volume-controller',
-  '-volumeattributesclass-protection-controller',
-  '-horizontal-pod-autoscaler-controller',
-  '-certificatesigningrequest-approving-controller',
-  '-certificatesigningrequest-cleaner-controller',
-  '-resourceclaim-controller',
-  '-endpointslice-mirroring-controller',
-  '-legacy-serviceaccount-token-cleaner-controller',
-].join(',');
-
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const started = performance.now();
   const { logger, binaries } = options;
@@ -110,7 +96,10 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const wantKcm = options.controllerManager ?? true;
   const wantScheduler = options.scheduler ?? true;
   const wantKwok = options.kwok ?? true;
-  const nodeCount = wantKwok ? (options.fakeNodes ?? 3) : 0;
+  const fakeNodes = Array.from(
+    { length: wantKwok ? (options.fakeNodes ?? 3) : 0 },
+    (_, i) => `kwok-node-${i}`,
+  );
   const binary = (name: BinaryName): string => {
     const found = binaries.paths[name];
     if (found === undefined) {
@@ -127,7 +116,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   if (wantKwok) binary('kwok');
 
   const dir = createClusterDir(logger, options.tmpRoot);
-  const components = new Map<string, Component>();
+  const components = new Map<BinaryName, Component>();
+  // Components being stopped on purpose: their exit is not news.
+  const retiring = new Set<Component>();
   let stopping = false;
   const parentDeathSignal = supportsParentDeathSignal();
 
@@ -137,26 +128,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     removeClusterDir(dir);
   };
 
-  const launch = (name: string, args: readonly string[], env?: NodeJS.ProcessEnv): Component => {
+  const launch = (
+    name: BinaryName,
+    args: readonly string[],
+    env?: NodeJS.ProcessEnv,
+  ): Component => {
     const component = startComponent(
-      {
-        name,
-        command: binary(name as BinaryName),
-        args,
-        logFile: path.join(dir, `${name}.log`),
-        env,
-      },
+      { name, command: binary(name), args, logFile: path.join(dir, `${name}.log`), env },
       { logger, parentDeathSignal },
     );
     components.set(name, component);
     void component.exited.then((exit) => {
-      if (!stopping && components.get(name) === component) {
-        logger.error(
-          { component: name, ...exit, log: component.logTail(15) },
-          'control-plane component exited unexpectedly',
-        );
-        options.onUnexpectedExit?.(name, exit);
-      }
+      if (stopping || retiring.has(component) || components.get(name) !== component) return;
+      logger.error(
+        { component: name, ...exit, log: component.logTail(15) },
+        'control-plane component exited unexpectedly',
+      );
+      options.onUnexpectedExit?.(name, exit);
     });
     return component;
   };
@@ -178,21 +166,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       },
     });
     const files = writePki(dir, pki);
+    const client = (key: string): { certPem: string; keyPem: string } => {
+      const issued = pki.clients[key];
+      if (issued === undefined) throw new Error(`no client certificate for ${key}`);
+      return issued;
+    };
 
-    // --- etcd ---
     const etcdStart = performance.now();
     const etcdUrl = await withFreePort('etcd', logger, async (port) => {
       const url = `http://127.0.0.1:${port}`;
-      const etcd = launch('etcd', [
-        '--name=default',
-        `--data-dir=${path.join(dir, 'etcd')}`,
-        `--listen-client-urls=${url}`,
-        `--advertise-client-urls=${url}`,
-        // A single member never talks to peers; port 0 avoids claiming a second port.
-        '--listen-peer-urls=http://127.0.0.1:0',
-        '--unsafe-no-fsync',
-        '--log-level=warn',
-      ]);
+      const etcd = launch('etcd', etcdArgs(path.join(dir, 'etcd'), url));
       await waitReady(etcd, `etcd /health on ${url}`, readyTimeoutMs, () =>
         httpOk(`${url}/health`),
       );
@@ -200,89 +183,50 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     });
     const etcdMs = performance.now() - etcdStart;
 
-    // --- kube-apiserver ---
     const apiStart = performance.now();
-    let apiPort = 0;
-    const apiServerArgs = (port: number): string[] => [
-      `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${port}`,
-      `--cert-dir=${path.join(dir, 'apiserver')}`,
-      `--tls-cert-file=${files.apiServerCert}`,
-      `--tls-private-key-file=${files.apiServerKey}`,
-      `--client-ca-file=${files.caCert}`,
-      `--service-account-key-file=${files.saPublicKey}`,
-      `--service-account-signing-key-file=${files.saPrivateKey}`,
-      `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
-      '--service-cluster-ip-range=10.96.0.0/16',
-      '--authorization-mode=RBAC',
-      '--allow-privileged=true',
-      '--profiling=false',
-      // Bounds graceful shutdown by 2 s instead of the 60 s request timeout, which
-      // open watches (controllers, kwok, the operator under test) would otherwise use up.
-      '--shutdown-send-retry-after=true',
-      // Namespace deletion between tests goes through DeleteCollection per resource.
-      '--delete-collection-workers=4',
-    ];
-    const admin: KubeconfigCredentials = {
-      server: '',
-      caPem: pki.ca.certPem,
-      certPem: pki.clients.admin!.certPem,
-      keyPem: pki.clients.admin!.keyPem,
-    };
-    const startApi = async (port: number): Promise<void> => {
-      const api = launch('kube-apiserver', apiServerArgs(port));
+    const admin = { caPem: pki.ca.certPem, ...client('admin') };
+    const startApiServer = async (port: number): Promise<void> => {
+      const api = launch(
+        'kube-apiserver',
+        apiServerArgs({ etcdUrl, port, certDir: path.join(dir, 'apiserver'), pki: files }),
+      );
       const url = `https://127.0.0.1:${port}`;
       await waitReady(api, `kube-apiserver /readyz on ${url}`, readyTimeoutMs, () =>
         httpsOk(`${url}/readyz`, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem }),
       );
     };
-    await withFreePort('kube-apiserver', logger, async (port) => {
-      await startApi(port);
-      apiPort = port;
+    const apiPort = await withFreePort('kube-apiserver', logger, async (port) => {
+      await startApiServer(port);
+      return port;
     });
     const apiServerMs = performance.now() - apiStart;
     const server = `https://127.0.0.1:${apiPort}`;
     const adminCreds: KubeconfigCredentials = { ...admin, server };
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, renderKubeconfig(adminCreds), { mode: 0o600 });
-    const componentKubeconfig = (name: string, key: keyof typeof pki.clients): string => {
+    const componentKubeconfig = (name: BinaryName, identity: string): string => {
       const file = path.join(dir, `${name}.kubeconfig`);
-      const issued = pki.clients[key]!;
-      writeFileSync(
-        file,
-        renderKubeconfig({ ...adminCreds, certPem: issued.certPem, keyPem: issued.keyPem }),
-        { mode: 0o600 },
-      );
+      writeFileSync(file, renderKubeconfig({ ...adminCreds, ...client(identity) }), {
+        mode: 0o600,
+      });
       return file;
     };
     const rest = createRestClient(adminCreds, 'sidecar-monitor-test-harness');
 
     try {
-      // --- controllers, scheduler, kwok: started together, checked together ---
+      // The rest start together and are checked together.
       let controllersReady: Promise<void> = Promise.resolve();
       const readiness: Promise<void>[] = [];
       if (wantKcm) {
-        const kubeconfig = componentKubeconfig('kube-controller-manager', 'controllerManager');
-        const kcm = launch('kube-controller-manager', [
-          `--kubeconfig=${kubeconfig}`,
-          `--authentication-kubeconfig=${kubeconfig}`,
-          `--authorization-kubeconfig=${kubeconfig}`,
-          '--secure-port=0', // readiness is judged by its effects below
-          '--leader-elect=false',
-          `--service-account-private-key-file=${files.saPrivateKey}`,
-          `--root-ca-file=${files.caCert}`,
-          // Per-controller ServiceAccount identities, as kubeadm runs it: the bootstrap
-          // RBAC for system:kube-controller-manager assumes this.
-          '--use-service-account-credentials=true',
-          `--controllers=${KCM_CONTROLLERS}`,
-          '--allocate-node-cidrs=false',
-          '--concurrent-namespace-syncs=4',
-          '--profiling=false',
-        ]);
-        // The ServiceAccount controller creating `default` in `default` means its
-        // informers synced and its controllers run.
+        const kcm = launch(
+          'kube-controller-manager',
+          controllerManagerArgs(
+            componentKubeconfig('kube-controller-manager', 'controllerManager'),
+            files,
+          ),
+        );
+        // The ServiceAccount controller creating `default` in `default` means the
+        // informers synced and the controllers run.
         controllersReady = waitReady(
           kcm,
           'kube-controller-manager to create ServiceAccount default/default',
@@ -293,51 +237,39 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         readiness.push(controllersReady);
       }
       if (wantScheduler) {
-        const kubeconfig = componentKubeconfig('kube-scheduler', 'scheduler');
-        const schedulerPort = await freePort();
-        const scheduler = launch('kube-scheduler', [
-          `--kubeconfig=${kubeconfig}`,
-          `--authentication-kubeconfig=${kubeconfig}`,
-          `--authorization-kubeconfig=${kubeconfig}`,
-          '--bind-address=127.0.0.1',
-          `--secure-port=${schedulerPort}`,
-          `--cert-dir=${path.join(dir, 'kube-scheduler')}`,
-          '--leader-elect=false',
-          '--profiling=false',
-        ]);
+        const port = await freePort();
+        const scheduler = launch(
+          'kube-scheduler',
+          schedulerArgs(
+            componentKubeconfig('kube-scheduler', 'scheduler'),
+            port,
+            path.join(dir, 'kube-scheduler'),
+          ),
+        );
         readiness.push(
           waitReady(
             scheduler,
             'kube-scheduler /readyz',
             readyTimeoutMs,
-            () =>
-              httpsOk(`https://127.0.0.1:${schedulerPort}/readyz`, { rejectUnauthorized: false }),
+            () => httpsOk(`https://127.0.0.1:${port}/readyz`, { rejectUnauthorized: false }),
             logger,
           ),
         );
       }
-      const fakeNodes = Array.from({ length: nodeCount }, (_, i) => `kwok-node-${i}`);
       if (wantKwok) {
-        const kubeconfig = componentKubeconfig('kwok', 'kwok');
-        const kwokHome = path.join(dir, 'kwok-home');
-        mkdirSync(kwokHome);
+        const home = path.join(dir, 'kwok-home');
+        mkdirSync(home);
         const kwok = launch(
           'kwok',
-          [
-            `--kubeconfig=${kubeconfig}`,
-            '--manage-all-nodes=false',
-            `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
-            '--cidr=10.244.0.0/16',
-            '--node-ip=10.0.0.1',
-          ],
+          kwokArgs(componentKubeconfig('kwok', 'kwok')),
           // kwok always reads ~/.kwok/kwok.yaml when it exists: keep a person's out.
-          { ...process.env, HOME: kwokHome },
+          { ...process.env, HOME: home },
         );
         for (const name of fakeNodes) {
           await rest.request('POST', '/api/v1/nodes', { body: fakeNode(name, kubeVersion) });
         }
-        // Judged after the controllers run: the node lifecycle controller may still
-        // add (and then remove) not-ready taints to Nodes it sees for the first time.
+        // Judged once the controllers run: the node lifecycle controller may still add
+        // (and then remove) not-ready taints to Nodes it sees for the first time.
         readiness.push(
           controllersReady.then(() =>
             waitReady(
@@ -351,66 +283,63 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         );
       }
       await Promise.all(readiness);
-
-      const timings: StartupTimings = {
-        etcdMs: Math.round(etcdMs),
-        apiServerMs: Math.round(apiServerMs),
-        totalMs: Math.round(performance.now() - started),
-      };
-      logger.info(
-        { server, dir, kubeVersion, components: [...components.keys()], ...timings },
-        'control plane ready',
-      );
-
-      return {
-        dir,
-        kubeconfigPath,
-        admin: adminCreds,
-        server,
-        kubeVersion,
-        binaries,
-        components: [...components.keys()],
-        fakeNodes,
-        timings,
-        async stopApiServer(): Promise<void> {
-          const api = components.get('kube-apiserver');
-          if (api === undefined || api.exit() !== undefined) return;
-          components.delete('kube-apiserver');
-          await api.stop();
-          logger.info({ server }, 'kube-apiserver stopped');
-        },
-        async startApiServer(): Promise<void> {
-          const api = components.get('kube-apiserver');
-          if (api !== undefined && api.exit() === undefined) return;
-          const t = performance.now();
-          await startApi(apiPort);
-          logger.info({ server, ms: Math.round(performance.now() - t) }, 'kube-apiserver started');
-        },
-        async stop(): Promise<void> {
-          if (stopping) return;
-          stopping = true;
-          rest.close();
-          // Clients first, so none of them logs a storm of errors about the API server;
-          // etcd last.
-          const order = [
-            ['kwok', 'kube-scheduler', 'kube-controller-manager'],
-            ['kube-apiserver'],
-            ['etcd'],
-          ];
-          for (const names of order) {
-            const group = names.flatMap((name) => components.get(name) ?? []);
-            await Promise.all(group.map((component) => component.stop(5_000)));
-          }
-          components.clear();
-          removeClusterDir(dir);
-          logger.info({ dir }, 'control plane stopped');
-        },
-        destroyNow,
-      };
-    } catch (error) {
+    } finally {
       rest.close();
-      throw error;
     }
+
+    const timings: StartupTimings = {
+      etcdMs: Math.round(etcdMs),
+      apiServerMs: Math.round(apiServerMs),
+      totalMs: Math.round(performance.now() - started),
+    };
+    logger.info(
+      { server, dir, kubeVersion, components: [...components.keys()], ...timings },
+      'control plane ready',
+    );
+
+    return {
+      dir,
+      kubeconfigPath,
+      admin: adminCreds,
+      server,
+      kubeVersion,
+      binaries,
+      components: [...components.keys()],
+      fakeNodes,
+      timings,
+      async stopApiServer(): Promise<void> {
+        const api = components.get('kube-apiserver');
+        if (api === undefined || api.exit() !== undefined) return;
+        retiring.add(api);
+        await api.stop();
+        logger.info({ server }, 'kube-apiserver stopped');
+      },
+      async startApiServer(): Promise<void> {
+        if (components.get('kube-apiserver')?.exit() === undefined) return;
+        const t = performance.now();
+        await startApiServer(apiPort);
+        logger.info({ server, ms: Math.round(performance.now() - t) }, 'kube-apiserver started');
+      },
+      async stop(): Promise<void> {
+        if (stopping) return;
+        stopping = true;
+        // Clients first, so none of them logs a storm of errors about the API server;
+        // etcd last.
+        const order: BinaryName[][] = [
+          ['kwok', 'kube-scheduler', 'kube-controller-manager'],
+          ['kube-apiserver'],
+          ['etcd'],
+        ];
+        for (const names of order) {
+          const group = names.flatMap((name) => components.get(name) ?? []);
+          await Promise.all(group.map((component) => component.stop(5_000)));
+        }
+        components.clear();
+        removeClusterDir(dir);
+        logger.info({ dir }, 'control plane stopped');
+      },
+      destroyNow,
+    };
   } catch (error) {
     const logs = [...components.values()]
       .map((c) => `--- ${c.name} (last lines of its log) ---\n${c.logTail(20)}`)

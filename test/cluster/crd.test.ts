@@ -34,11 +34,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  // Monitors go with the namespace; the CRD must be gone before the next file may want
-  // to install it fresh.
-  await ns.delete({ wait: true });
+  // Deleting the CRD deletes every monitor; it must be gone before the next file may
+  // want to install it fresh. The namespace controller finishes in the background.
   await cluster.remove(crdRef);
   await cluster.waitForDeletion(crdRef);
+  await ns.delete();
 });
 
 describe('SidecarMonitor CRD', () => {

@@ -7,7 +7,7 @@ import { testCluster, type KubeObject } from './harness.ts';
 
 const cluster = testCluster();
 
-function deployment(namespace: string, image: string): KubeObject {
+function deployment(namespace: string, image: string, gracePeriodSeconds = 30): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -20,6 +20,7 @@ function deployment(namespace: string, image: string): KubeObject {
       template: {
         metadata: { labels: { app: 'web' } },
         spec: {
+          terminationGracePeriodSeconds: gracePeriodSeconds,
           containers: [{ name: 'app', image, ports: [{ name: 'http', containerPort: 8080 }] }],
           // Native sidecars are part of what the operator injects: kwok must report them.
           initContainers: [{ name: 'sidecar', image: 'busybox:1.37', restartPolicy: 'Always' }],
@@ -132,7 +133,9 @@ test('a DaemonSet runs a Ready Pod on every kwok Node', async () => {
 
 test('deleting a namespace removes its workloads and then the namespace', async () => {
   const ns = await cluster.namespace('gc');
-  await cluster.apply(deployment(ns.name, 'nginx:1.27'));
+  // kwok removes terminating Pods at once, but the namespace controller waits half their
+  // grace period before it looks again: 0 keeps this test from idling for 15 s.
+  await cluster.apply(deployment(ns.name, 'nginx:1.27', 0));
   await cluster.waitFor('Pods of the Deployment', async () => {
     const pods = await cluster.list({ apiVersion: 'v1', kind: 'Pod', namespace: ns.name });
     return pods.length === 2;
