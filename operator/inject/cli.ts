@@ -34,6 +34,8 @@ and leaves the workloads alone.
 flags:
   -m, --monitor FILE               the SidecarMonitor (validated against the CRD schema)
   -f, --filename FILE              YAML to read, '-' for stdin (repeatable; default: stdin)
+  -n, --namespace NS               the namespace of objects that name none (as kubectl apply -n);
+                                   it selects and goes into the injection hash
       --remove                     remove injections instead (only the monitor's, if given)
       --kube-version VERSION       the cluster's Kubernetes version; 1.29 or newer injects a
                                    native sidecar (default: a regular container, works anywhere)
@@ -184,6 +186,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       options: {
         monitor: { type: 'string', short: 'm' },
         filename: { type: 'string', short: 'f', multiple: true },
+        namespace: { type: 'string', short: 'n' },
         remove: { type: 'boolean', default: false },
         'kube-version': { type: 'string' },
         'pod-monitor': { type: 'boolean', default: false },
@@ -210,6 +213,15 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       options = { mode: 'inject', monitor, facts: factsFrom(values, monitor, io.env) };
     } else {
       throw new UsageError('--monitor is required (or pass --remove)');
+    }
+    if (values.namespace !== undefined) {
+      if (
+        !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(values.namespace) ||
+        values.namespace.length > 63
+      ) {
+        throw new UsageError(`--namespace: "${values.namespace}" is not a namespace name`);
+      }
+      options.namespace = values.namespace;
     }
 
     // Nothing is printed unless every file is good: a pipeline must never apply half a stream.

@@ -15,10 +15,14 @@ import { monitorSelects } from './select.ts';
 import type { ClusterFacts } from './types.ts';
 import { patchNode } from './yaml-patch.ts';
 
-export type OfflineOptions =
+export type OfflineOptions = (
   | { mode: 'inject'; monitor: SidecarMonitor; facts: ClusterFacts }
   /** Removes every injection, or only the monitor's when one is given. */
-  | { mode: 'remove'; monitor?: SidecarMonitor };
+  | { mode: 'remove'; monitor?: SidecarMonitor }
+) & {
+  /** The namespace of objects that name none, as with `kubectl apply -n`. */
+  namespace?: string;
+};
 
 export interface Report {
   line: number;
@@ -53,8 +57,19 @@ function decide(
     if (options.monitor && current.monitor !== options.monitor.metadata?.name) return undefined;
     return removeInjection(template);
   }
-  if (!monitorSelects(options.monitor, workload)) return undefined;
-  const result = desiredPodTemplate(workload, options.monitor, options.facts);
+  // The namespace decides selection and goes into the exporter's config (and so the hash):
+  // take it as the API server will, so the operator finds the same injection.
+  const ns = options.namespace;
+  const target =
+    ns && !workload.metadata?.namespace
+      ? { ...workload, metadata: { ...workload.metadata, namespace: ns } }
+      : workload;
+  const monitor =
+    ns && !options.monitor.metadata?.namespace
+      ? { ...options.monitor, metadata: { ...options.monitor.metadata, namespace: ns } }
+      : options.monitor;
+  if (!monitorSelects(monitor, target)) return undefined;
+  const result = desiredPodTemplate(target, monitor, options.facts);
   if (result.outcome === 'Skipped') {
     report(CHOSEN.includes(result.reason) ? 'info' : 'skipped', result.reason, result.message);
     return result.template;

@@ -244,6 +244,21 @@ describe('sidecar-monitor inject (in process)', () => {
     expect(old.out).not.toContain('initContainers');
   });
 
+  it('--namespace: objects without one are taken to live there', async () => {
+    const io = memoryIo({ 'm.yaml': MONITOR }, APP);
+    expect(await main(['-m', 'm.yaml', '-n', 'shop', ...image], io)).toBe(0);
+    expect(io.out).toContain('"namespace":"shop"');
+    expect(io.out).not.toMatch(/^ {2}namespace:/m);
+    const elsewhere = memoryIo(
+      { 'm.yaml': MONITOR.replace('name: web\n', 'name: web\n  namespace: other\n') },
+      APP,
+    );
+    expect(await main(['-m', 'm.yaml', '-n', 'shop', ...image], elsewhere)).toBe(0);
+    expect(elsewhere.out).toBe(APP);
+    const bad = memoryIo({ 'm.yaml': MONITOR }, APP);
+    expect(await main(['-m', 'm.yaml', '-n', 'Shop!', ...image], bad)).toBe(2);
+  });
+
   it('--allowed-exporter-images: a monitor image outside the list is skipped', async () => {
     const m = `${MONITOR}  exporter:\n    image: evil.example.com/x:1\n`;
     const io = memoryIo({ 'm.yaml': m }, APP);
