@@ -207,6 +207,22 @@ describe('waiting', () => {
     );
   });
 
+  test('an abort ends the wait at once with its reason', async () => {
+    const controller = new AbortController();
+    setTimeout(() => {
+      controller.abort(new Error('the component died'));
+    }, 50);
+    const started = performance.now();
+    await expect(
+      waitFor('something that never happens', () => false, {
+        timeoutMs: 60_000,
+        intervalMs: 10_000,
+        signal: controller.signal,
+      }),
+    ).rejects.toThrow('the component died');
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
+
   test('waitForObject quotes the object status on timeout', async () => {
     await using ns = await cluster.namespace('wait');
     await cluster.apply({

@@ -1,7 +1,7 @@
 // A control plane of its own (etcd + kube-apiserver only, as a benchmark would start one)
 // leaves nothing behind: no process, no directory, whether it is stopped gracefully or
 // destroyed synchronously; and a component that dies is reported, not ignored.
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
@@ -37,12 +37,17 @@ function processesUsing(dir: string): number[] {
   return pids;
 }
 
+function tempRoot(): string {
+  const root = mkdtempSync(path.join(tmpdir(), 'sidecar-monitor-lifecycle-'));
+  roots.push(root);
+  return root;
+}
+
 async function minimalPlane(onUnexpectedExit?: (component: string, exit: Exit) => void): Promise<{
   plane: ControlPlane;
   root: string;
 }> {
-  const root = mkdtempSync(path.join(tmpdir(), 'sidecar-monitor-lifecycle-'));
-  roots.push(root);
+  const root = tempRoot();
   const plane = await startControlPlane({
     binaries: await resolveBinaries({ env: process.env, onProgress: () => undefined }),
     logger,
@@ -96,5 +101,36 @@ test('a component that dies is reported; stop() then leaves no process and no di
   expect(processesUsing(plane.dir)).toHaveLength(2);
   await plane.stop();
   expect(processesUsing(plane.dir)).toEqual([]);
+  expect(readdirSync(root)).toEqual([]);
+});
+
+test('a component that fails to start fails the start at once, with its log, leaving nothing', async () => {
+  const binaries = await resolveBinaries({ env: process.env, onProgress: () => undefined });
+  const fakes = tempRoot();
+  // Answers --version like the real one, then dies the way a bad flag would.
+  const apiServer = path.join(fakes, 'kube-apiserver');
+  writeFileSync(
+    apiServer,
+    '#!/bin/sh\n[ "$1" = --version ] && { echo "Kubernetes v1.35.4"; exit 0; }\n' +
+      'echo "Error: unknown flag: --no-such-flag" >&2\nexit 1\n',
+  );
+  chmodSync(apiServer, 0o755);
+  const root = tempRoot();
+  const started = performance.now();
+  const failure = await startControlPlane({
+    binaries: { ...binaries, paths: { ...binaries.paths, 'kube-apiserver': apiServer } },
+    logger,
+    controllerManager: false,
+    scheduler: false,
+    kwok: false,
+    tmpRoot: root,
+  }).catch((e: unknown) => e);
+  expect(failure).toBeInstanceOf(Error);
+  const message = (failure as Error).message;
+  expect(message).toContain('kube-apiserver exited (code 1');
+  expect(message).toContain('unknown flag: --no-such-flag');
+  // Not after the 120 s readiness bound: the exit ends the wait. (A generous bound on a
+  // shared machine, not a performance assertion.)
+  expect(performance.now() - started).toBeLessThan(60_000);
   expect(readdirSync(root)).toEqual([]);
 });

@@ -8,6 +8,11 @@ import type { Component } from './component.ts';
 import { KubeApiError, type RestClient } from './rest.ts';
 import { waitFor, type Note } from './wait.ts';
 
+/**
+ * Polls `check` until it holds; rejects at once with ComponentExited (and the tail of
+ * its log) if the component exits first, instead of polling a dead process until the
+ * timeout.
+ */
 export async function waitReady(
   component: Component,
   what: string,
@@ -16,22 +21,11 @@ export async function waitReady(
   logger?: Logger,
 ): Promise<void> {
   const t0 = performance.now();
-  await waitFor(
-    what,
-    async (note) => {
-      const exit = component.exit();
-      if (exit !== undefined) {
-        throw new ComponentExited(component, exit.code, exit.signal);
-      }
-      return check(note);
-    },
-    { timeoutMs, intervalMs: 50 },
-  ).catch((error: unknown) => {
-    // waitFor wraps the last error; surface an early exit as itself.
-    const exit = component.exit();
-    if (exit !== undefined) throw new ComponentExited(component, exit.code, exit.signal);
-    throw error;
+  const died = new AbortController();
+  void component.exited.then((exit) => {
+    died.abort(new ComponentExited(component, exit.code, exit.signal));
   });
+  await waitFor(what, check, { timeoutMs, intervalMs: 50, signal: died.signal });
   logger?.debug(
     { component: component.name, what, ms: Math.round(performance.now() - t0) },
     'ready',

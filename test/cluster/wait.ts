@@ -1,12 +1,14 @@
 // Polling with a deadline and an error that says what was last seen, so a timed-out test
 // explains itself ("timed out after 60 s waiting for deployment ns/app to be available;
 // last seen: {...}") instead of failing with a bare vitest timeout.
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface WaitOptions {
   /** Give up after this long (default 60 s). A bound, not a performance assertion. */
   readonly timeoutMs?: number;
   /** First delay between attempts (default 100 ms); it grows to at most 1 s. */
   readonly intervalMs?: number;
+  /** Aborting ends the wait at once, rejecting with the signal's reason. */
   readonly signal?: AbortSignal;
 }
 
@@ -53,7 +55,12 @@ export async function waitFor<T>(
         { cause: lastError },
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(delay, remaining)));
+    try {
+      await sleep(Math.min(delay, remaining), undefined, { signal: options.signal });
+    } catch (error) {
+      options.signal?.throwIfAborted();
+      throw error;
+    }
     delay = Math.min(delay * 1.5, 1000);
   }
 }
