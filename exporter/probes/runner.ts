@@ -19,6 +19,8 @@ export interface ProbeRunnerDeps {
   random: () => number;
   userAgent: string;
   env: Readonly<Record<string, string | undefined>>;
+  /** One attempt; defaults to the real HTTP and TCP probes (tests of the schedule replace it). */
+  attempt?: (probe: ProbeConfig, signal: AbortSignal) => Promise<ProbeOutcome>;
 }
 
 /** Header values by probe name; a header from a missing env var is a config error at start. */
@@ -47,6 +49,8 @@ export function resolveHeaders(
   return out;
 }
 
+const FIRST_ATTEMPT_WINDOW_S = 2;
+
 export class ProbeRunner {
   private readonly deps: ProbeRunnerDeps;
   private readonly headers: Map<string, Record<string, string>>;
@@ -66,9 +70,15 @@ export class ProbeRunner {
     }
   }
 
+  /**
+   * First attempts within two seconds (or the interval, if shorter), spread at random so pods
+   * started together do not probe in step; later ones every interval ±10%.
+   */
   start(): void {
-    for (const p of this.deps.probes)
-      this.schedule(p, this.deps.random() * p.intervalSeconds * 1000);
+    for (const p of this.deps.probes) {
+      const window = Math.min(p.intervalSeconds, FIRST_ATTEMPT_WINDOW_S);
+      this.schedule(p, this.deps.random() * window * 1000);
+    }
   }
 
   private schedule(probe: ProbeConfig, delayMs: number): void {
@@ -94,8 +104,9 @@ export class ProbeRunner {
     const signal = this.controller.signal;
     let outcome: ProbeOutcome;
     try {
-      outcome =
-        probe.type === 'http'
+      outcome = this.deps.attempt
+        ? await this.deps.attempt(probe, signal)
+        : probe.type === 'http'
           ? await httpAttempt({
               probe,
               headers: this.headers.get(probe.name) ?? {},
