@@ -26,8 +26,9 @@
  * - `namespace(prefix)`: a unique namespace, ready for Pods (its `default`
  *   ServiceAccount exists); `await using` or `.delete()` removes it.
  * - `waitFor(description, probe)`, `waitForObject(ref, predicate)`,
- *   `waitForCondition(ref, type)`: polling with a timeout error that quotes what was
- *   last seen. Timeouts are generous bounds, not performance assertions.
+ *   `waitForCondition(ref, type)`, `waitForDeletion(ref)`: polling with a timeout error
+ *   that quotes what was last seen. Timeouts are generous bounds, not performance
+ *   assertions.
  * - `impersonate({ namespace, name })`: a kubeconfig file and clients acting as that
  *   ServiceAccount (admin credentials + `Impersonate-User`; the API server adds the
  *   ServiceAccount's groups), so RBAC applies exactly as to the real pod.
@@ -38,6 +39,9 @@
  * - Fake Nodes from kwok (`info.fakeNodes`) make scheduled Pods Running and Ready;
  *   Nodes a test creates without the `kwok.x-k8s.io/node: fake` annotation stay
  *   unmanaged (NotReady), e.g. to model old kubelets.
+ * - `KUBECONFIG` points at the cluster for every process of the run.
+ * - Namespace deletion takes at least 5 s (the namespace controller's fixed grace
+ *   period): don't wait for it unless the test is about it.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -119,7 +123,10 @@ export interface TestCluster {
     ref: { apiVersion: string; kind: string; namespace?: string },
     options?: { labelSelector?: string; fieldSelector?: string },
   ): Promise<KubeObject[]>;
-  remove(ref: ObjectRef): Promise<void>;
+  remove(
+    ref: ObjectRef,
+    options?: { propagationPolicy?: 'Background' | 'Foreground' | 'Orphan' },
+  ): Promise<void>;
 
   waitFor<T>(description: string, probe: Probe<T>, options?: WaitOptions): Promise<T>;
   /** Polls the object until `predicate` holds (NotFound counts as "not yet"). */
@@ -278,7 +285,7 @@ export function createTestCluster(info: ClusterInfo): TestCluster {
     get: (ref) => objects.get(ref),
     tryGet: (ref) => objects.tryGet(ref),
     list: (ref, options) => objects.list(ref, options),
-    remove: (ref) => objects.remove(ref),
+    remove: (ref, options) => objects.remove(ref, options),
 
     waitFor: (description, probe, options) => waitFor(description, probe, options),
     waitForObject,
