@@ -952,6 +952,7 @@ export const openAPIV3Schema: JSONSchemaProps = {
                 description: 'When status last changed.',
                 type: 'string',
                 format: 'date-time',
+                maxLength: 64,
               },
               reason: {
                 description: 'A machine-readable CamelCase reason.',
