@@ -1,8 +1,11 @@
 // The chart on the real control plane: `helm install`, `helm upgrade` and `helm uninstall`
 // (no --wait: without a kubelet the chart's own pod never runs), with the operator run as
 // a local process from the installed Deployment's args under the chart's ServiceAccount
-// and RBAC, reconciling a monitor end to end. The uninstall follows the README: delete the
-// monitors first (their finalizers remove every injection), then uninstall.
+// and RBAC, reconciling a monitor end to end. Both uninstall paths of the README leave no
+// injected workload: delete the monitors first (their finalizers remove every injection),
+// or uninstall first and run `sidecar-monitor cleanup`.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EXPORTER_CONTAINER,
@@ -14,6 +17,7 @@ import { CHART_DIR, withValuesFile, type DeploymentSpec } from './support/chart.
 import { operatorFromDeployment, type OperatorProcess } from './support/operator-process.ts';
 
 const cluster = testCluster();
+const CLI = path.resolve(import.meta.dirname, '../../bin/sidecar-monitor.ts');
 const RELEASE = 'smon';
 const FULLNAME = `${RELEASE}-sidecar-monitor`;
 const CRD = {
@@ -263,5 +267,74 @@ describe('helm install, upgrade and uninstall with the operator reconciling', ()
     }
     // Helm never deletes (nor upgrades) what it installed from crds/.
     await cluster.get(CRD);
+  });
+});
+
+describe('helm uninstall first, then `sidecar-monitor cleanup` (the README command)', () => {
+  const release = 'smon-gone';
+  const fullname = `${release}-sidecar-monitor`;
+  let releaseNs: TestNamespace;
+  let appNs: TestNamespace;
+  let operator: OperatorProcess | undefined;
+  let installed = false;
+
+  beforeAll(async () => {
+    releaseNs = await cluster.namespace('smon-gone');
+    appNs = await cluster.namespace('smon-gone-app');
+    await cluster.helm(['install', release, CHART_DIR, '-n', releaseNs.name]);
+    installed = true;
+    operator = await operatorFromDeployment({
+      deployment: await cluster.get(deploymentRef(releaseNs.name, fullname)),
+      kubeconfigPath: cluster.impersonate({ namespace: releaseNs.name, name: fullname })
+        .kubeconfigPath,
+      podName: `${fullname}-0`,
+    });
+    await cluster.apply(workload(appNs.name, 'web', { tier: 'web' }));
+    await cluster.apply(monitor(appNs.name));
+    await cluster.waitForObject(
+      deploymentRef(appNs.name, 'web'),
+      (d) => exporterOf(d) !== undefined,
+      {
+        description: 'the exporter injected into web',
+      },
+    );
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+    if (installed) {
+      await cluster.helm(['uninstall', release, '-n', releaseNs.name], { allowFailure: true });
+    }
+    await Promise.all([releaseNs.delete(), appNs.delete()]);
+  });
+
+  it('leaves the injected workload behind on a bare uninstall', async () => {
+    expect(await operator!.stop()).toBe(0);
+    operator = undefined;
+    await cluster.helm(['uninstall', release, '-n', releaseNs.name]);
+    installed = false;
+    expect(exporterOf(await cluster.get(deploymentRef(appNs.name, 'web')))).toBeDefined();
+  });
+
+  it('`sidecar-monitor cleanup` restores the workload and frees the monitor to be deleted', async () => {
+    const r = spawnSync(process.execPath, [CLI, 'cleanup'], {
+      encoding: 'utf8',
+      env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
+      timeout: 120_000,
+    });
+    expect(r.stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
+    expect(r.stdout).toContain(`restored`);
+    expect(r.stdout).toContain(`${appNs.name}`);
+    expect(r.status).toBe(0);
+    const web = await cluster.get(deploymentRef(appNs.name, 'web'));
+    expect(exporterOf(web)).toBeUndefined();
+    const template = (web.spec as { template: PodTemplate }).template;
+    expect(template.metadata.annotations?.[HASH_ANNOTATION]).toBeUndefined();
+    expect(template.metadata.labels?.[MONITOR_LABEL]).toBeUndefined();
+    // No operator runs, yet the monitor goes: cleanup dropped its finalizer.
+    await cluster.kubectl(
+      ['delete', 'sidecarmonitor', 'web', '-n', appNs.name, '--wait', '--timeout=30s'],
+      { timeoutMs: 60_000 },
+    );
   });
 });
