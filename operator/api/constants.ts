@@ -32,6 +32,8 @@ export const DEFAULT_CONTAINER_ANNOTATION = 'kubectl.kubernetes.io/default-conta
 
 /** Name of the injected exporter container. */
 export const EXPORTER_CONTAINER = 'sidecar-monitor-exporter';
+/** The exporter's port when the monitor sets none (the CRD's default for spec.exporter.port). */
+export const DEFAULT_EXPORTER_PORT = 9477;
 /** Name of the exporter's metrics port (PodMonitors scrape it by name; at most 15 characters). */
 export const EXPORTER_PORT_NAME = 'smon-metrics';
 /**

@@ -8,6 +8,7 @@
 //
 // Input: a monitor that passed the schema, with defaults applied.
 
+import { EXPORTER_CONTAINER, MESH_SIDECARS } from './constants.ts';
 import { parseDuration } from './duration.ts';
 import { childPath, type FieldError } from './field-error.ts';
 import { isLabelKey } from './labels.ts';
@@ -65,7 +66,7 @@ export const SEMANTIC_RULES: readonly { field: string; message: string; server: 
   },
 ];
 
-const MESH_OR_EXPORTER = new Set(['istio-proxy', 'linkerd-proxy', 'sidecar-monitor-exporter']);
+const MESH_OR_EXPORTER = new Set([...MESH_SIDECARS, EXPORTER_CONTAINER]);
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export function isPortNumberOrName(port: unknown): boolean {

@@ -12,6 +12,7 @@ import {
 } from '../../exporter/config.ts';
 import {
   CREATED_ANNOTATION,
+  DEFAULT_EXPORTER_PORT,
   EXPORTER_CONTAINER,
   EXPORTER_PORT_NAME,
   HASH_ANNOTATION,
@@ -176,7 +177,7 @@ export function desiredPodTemplate(
       `a volume named ${NO_TOKEN_VOLUME} exists and was not injected by sidecar-monitor`,
     );
   }
-  const port = spec.exporter?.port ?? 9477;
+  const port = spec.exporter?.port ?? DEFAULT_EXPORTER_PORT;
   const clash = portClash(pod, port);
   if (clash) {
     return pod.hostNetwork === true

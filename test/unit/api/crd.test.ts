@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_EXPORTER_PORT,
+  EXPORTER_CONTAINER,
+  MESH_SIDECARS,
+} from '../../../operator/api/constants.ts';
 import { CRD_PATH } from '../../../operator/api/generate.ts';
 import type { JSONSchemaProps } from '../../../operator/api/meta.ts';
 
@@ -93,5 +98,14 @@ describe('the SidecarMonitor CRD', () => {
 
   it('limits monitor names to 63 characters, a label value', () => {
     expect(schema.properties?.metadata?.properties?.name?.maxLength).toBe(63);
+  });
+});
+
+describe('constants', () => {
+  it('match the CRD defaults and the names its CEL rules refuse', () => {
+    const spec = schema.properties?.spec?.properties;
+    expect(spec?.exporter?.properties?.port?.default).toBe(DEFAULT_EXPORTER_PORT);
+    const rule = spec?.targetContainers?.items?.['x-kubernetes-validations']?.[0]?.rule ?? '';
+    for (const name of [...MESH_SIDECARS, EXPORTER_CONTAINER]) expect(rule).toContain(`'${name}'`);
   });
 });
