@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CRD_REVISION_ANNOTATION,
   EXPORTER_CONTAINER,
   HASH_ANNOTATION,
   MONITOR_LABEL,
@@ -323,8 +324,8 @@ describe('helm uninstall first, then `sidecar-monitor cleanup` (the README comma
       timeout: 120_000,
     });
     expect(r.stderr.split('\n').filter((l) => l.includes('"level":50'))).toEqual([]);
-    expect(r.stdout).toContain(`restored`);
-    expect(r.stdout).toContain(`${appNs.name}`);
+    expect(r.stdout).toContain('restored');
+    expect(r.stdout).toContain(appNs.name);
     expect(r.status).toBe(0);
     const web = await cluster.get(deploymentRef(appNs.name, 'web'));
     expect(exporterOf(web)).toBeUndefined();
@@ -336,5 +337,64 @@ describe('helm uninstall first, then `sidecar-monitor cleanup` (the README comma
       ['delete', 'sidecarmonitor', 'web', '-n', appNs.name, '--wait', '--timeout=30s'],
       { timeoutMs: 60_000 },
     );
+  });
+});
+
+describe('CRD upgrades: Helm never upgrades crds/, the documented command does', () => {
+  const release = 'smon-crd';
+  const fullname = `${release}-sidecar-monitor`;
+  let releaseNs: TestNamespace;
+  const revision = async (): Promise<string | undefined> =>
+    (await cluster.get(CRD)).metadata.annotations?.[CRD_REVISION_ANNOTATION];
+  // The README's upgrade step, for a chart from a repository or a directory alike.
+  const upgradeCrds = async (): Promise<void> => {
+    const crds = await cluster.helm(['show', 'crds', CHART_DIR]);
+    await cluster.kubectl(['apply', '--server-side', '--force-conflicts', '-f', '-'], {
+      input: crds.stdout,
+    });
+  };
+
+  beforeAll(async () => {
+    releaseNs = await cluster.namespace('smon-crd');
+  });
+
+  afterAll(async () => {
+    await upgradeCrds();
+    await cluster.helm(['uninstall', release, '-n', releaseNs.name], { allowFailure: true });
+    await releaseNs.delete();
+  });
+
+  it('helm upgrade leaves an older CRD in place, the operator refuses it, `helm show crds | kubectl apply` fixes it', async () => {
+    await cluster.helm(['install', release, CHART_DIR, '-n', releaseNs.name]);
+    const current = await revision();
+    expect(current).toMatch(/^[1-9][0-9]*$/);
+    // An older CRD, as after upgrading the chart of an earlier release.
+    await cluster.kubectl([
+      'annotate',
+      'crd',
+      CRD.name,
+      `${CRD_REVISION_ANNOTATION}=0`,
+      '--overwrite',
+    ]);
+    await cluster.helm(['upgrade', release, CHART_DIR, '-n', releaseNs.name]);
+    expect(await revision()).toBe('0');
+
+    const deployment = await cluster.get(deploymentRef(releaseNs.name, fullname));
+    const kubeconfigPath = cluster.impersonate({
+      namespace: releaseNs.name,
+      name: fullname,
+    }).kubeconfigPath;
+    await expect(
+      operatorFromDeployment({ deployment, kubeconfigPath, podName: `${fullname}-0` }),
+    ).rejects.toThrow(/kubectl apply --server-side --force-conflicts/);
+
+    await upgradeCrds();
+    expect(await revision()).toBe(current);
+    const operator = await operatorFromDeployment({
+      deployment,
+      kubeconfigPath,
+      podName: `${fullname}-1`,
+    });
+    expect(await operator.stop()).toBe(0);
   });
 });
