@@ -1,5 +1,6 @@
-// A strict reader of the Prometheus text format for assertions: every line must be a comment
-// or a well-formed sample, so a formatting bug fails the test that reads the output.
+// A strict reader of the Prometheus text format, for the demo's live summary and for test
+// assertions: every line must be a comment or a well-formed sample, so a formatting bug fails
+// whatever reads the output.
 
 export interface Sample {
   name: string;

@@ -490,7 +490,11 @@ export async function createSimulatedPod(options: { name?: string } = {}): Promi
       } catch {
         // already gone
       }
-      await Promise.race([Promise.all(processes.map((p) => p.exited)), sleep(10_000)]);
+      // An unref'd bound: a pending timer must not keep the caller's process alive.
+      await Promise.race([
+        Promise.all(processes.map((p) => p.exited)),
+        sleep(10_000, undefined, { ref: false }),
+      ]);
       for (const h of hs) await killAndRemove(join(h.parent, id));
     },
     [Symbol.asyncDispose]() {
