@@ -48,7 +48,12 @@ export function parseQuantity(input: unknown): number | QuantityError {
   let value = Number(number);
   if (binary) value *= BINARY[binary] ?? Number.NaN;
   else if (decimal) value *= DECIMAL[decimal] ?? Number.NaN;
-  else if (exponent !== undefined) value *= 10 ** Number(exponent);
+  else if (exponent !== undefined) {
+    // resource.Quantity takes whole exponents only; the CRD's pattern is looser.
+    if (!/^[+-]?\d+$/.test(exponent)) return new QuantityError(input, 'has a fractional exponent');
+    // One literal, so 0e400 is 0 and not 0 × Infinity.
+    value = Number(`${number}e${exponent}`);
+  }
   if (!Number.isFinite(value)) return new QuantityError(input, 'is out of range');
   // Decimal suffixes multiply by inexact floats (0.1 * 1e-3): keep nanounit precision.
   return Math.round(value * 1e9) / 1e9;
