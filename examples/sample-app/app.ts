@@ -2,7 +2,7 @@
 // exporter's metrics have something real to follow. Plain node:http keeps it light.
 //
 //   GET /healthz                      200 ok
-//   GET /work?latency_ms=&cpu_ms=     waits, then burns CPU, then answers
+//   GET /work?latency_ms=&cpu_ms=     waits, then uses that much CPU time, then answers
 //   GET /load?cpu=0.5                 background CPU load, fraction of one core (0 stops)
 //   GET /hold?mb=200                  allocates and keeps that much touched memory
 //   GET /release                      frees it
@@ -34,10 +34,19 @@ function number(url: URL, name: string, max: number): number {
   return Number.isFinite(n) ? Math.min(Math.max(n, 0), max) : 0;
 }
 
+/**
+ * Uses `ms` of CPU time (not wall time: on a busy machine that takes longer), so the CPU the
+ * kernel accounts to the app is known whatever else runs. Gives up after a minute.
+ */
 function burn(ms: number): void {
-  const end = performance.now() + ms;
-  while (performance.now() < end) {
-    // spin: the point is to use CPU
+  const start = process.cpuUsage();
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    for (let i = 0; i < 100_000; i++) {
+      // spin: the point is to use CPU
+    }
+    const used = process.cpuUsage(start);
+    if ((used.user + used.system) / 1000 >= ms || performance.now() > deadline) return;
   }
 }
 
@@ -48,7 +57,10 @@ function setLoad(state: State, fraction: number): void {
   if (fraction <= 0) return;
   // Busy for fraction × 100 ms of every 100 ms slice, on the event loop.
   state.cpuTimer = setInterval(() => {
-    burn(100 * fraction);
+    const end = performance.now() + 100 * fraction;
+    while (performance.now() < end) {
+      // spin
+    }
   }, 100);
 }
 

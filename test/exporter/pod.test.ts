@@ -120,10 +120,11 @@ describe('exporter in a pod, same uid as the app', () => {
     const kernel = Number(await readFile(cpuacct, 'utf8')) / 1e9;
     const c1 = after.value(M.containerCpuUsageSeconds.name, { container: 'app' });
     const p1 = after.sum(M.processCpuSeconds.name, { container: 'app' });
-    // 2 s of busy loop on a shared machine: generous bounds, not a timing assertion.
-    expect(c1 - c0).toBeGreaterThan(1.0);
+    // The app used 2 s of CPU time (however long that took on this shared machine), plus
+    // whatever else it did meanwhile: generous bounds, not a timing assertion.
+    expect(c1 - c0).toBeGreaterThan(1.9);
     expect(c1 - c0).toBeLessThan(3.5);
-    expect(p1 - p0).toBeGreaterThan(1.0);
+    expect(p1 - p0).toBeGreaterThan(1.9);
     expect(p1 - p0).toBeLessThan(3.5);
     expect(kernel - c1).toBeGreaterThanOrEqual(0);
     expect(kernel - c1).toBeLessThan(0.5);
