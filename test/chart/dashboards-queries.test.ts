@@ -33,6 +33,7 @@ import {
   type VariableDef,
 } from '../unit/dashboards/queries.ts';
 import { CHART_DIR, withValuesFile } from './support/chart.ts';
+import { releaseNamespaces } from './support/cleanup.ts';
 import { operatorFromDeployment, type OperatorProcess } from './support/operator-process.ts';
 import { hasFiniteValue, startPrometheus, type Prometheus } from './support/prometheus.ts';
 
@@ -229,8 +230,17 @@ beforeAll(async () => {
     async () => ((await prom.instant(failures)).length > 0 ? true : undefined),
     { timeoutMs: 60_000 },
   );
-  // Enough samples for every rate window of the queries.
-  await new Promise((r) => setTimeout(r, 25_000));
+  // Enough samples for every rate window of the queries, while its owner keeps re-applying
+  // the workload with a new label (not in its pod template): an idle operator reconciles
+  // nothing, and its reconcile rates and latency quantiles would rightly be empty.
+  const until = Date.now() + 25_000;
+  for (let i = 0; Date.now() < until; i++) {
+    await cluster.apply({
+      ...web,
+      metadata: { ...web.metadata, labels: { app: 'web', touched: String(i) } },
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+  }
 }, 300_000);
 
 afterAll(async () => {
@@ -238,9 +248,7 @@ afterAll(async () => {
   await Promise.all(pods.map((p) => p.stop()));
   await operator?.stop();
   await cluster.helm(['uninstall', RELEASE, '-n', releaseNs.name], { allowFailure: true });
-  await cluster.kubectl(['delete', 'sidecarmonitors', '--all', '-n', appNs.name, '--wait=false'], {
-    allowFailure: true,
-  });
+  await releaseNamespaces(cluster, [appNs.name]);
   await Promise.all([appNs.delete(), releaseNs.delete()]);
 });
 

@@ -15,6 +15,7 @@ import {
 } from '../../operator/api/constants.ts';
 import { testCluster, type KubeObject, type TestNamespace } from '../cluster/harness.ts';
 import { CHART_DIR, withValuesFile, type DeploymentSpec } from './support/chart.ts';
+import { releaseNamespaces } from './support/cleanup.ts';
 import { operatorFromDeployment, type OperatorProcess } from './support/operator-process.ts';
 
 const cluster = testCluster();
@@ -118,6 +119,7 @@ describe('helm install, upgrade and uninstall with the operator reconciling', ()
     if (installed) {
       await cluster.helm(['uninstall', RELEASE, '-n', releaseNs.name], { allowFailure: true });
     }
+    await releaseNamespaces(cluster, [appNs.name]);
     await Promise.all([releaseNs.delete(), appNs.delete()]);
   });
 
@@ -242,8 +244,10 @@ describe('helm install, upgrade and uninstall with the operator reconciling', ()
   });
 
   it('uninstalls as the README says: delete the monitors, then helm uninstall; nothing injected remains', async () => {
+    // The README's command with --all-namespaces narrowed to this test's namespace: the
+    // cluster is shared, and another file's leftovers must not decide this test.
     await cluster.kubectl(
-      ['delete', 'sidecarmonitors', '--all', '--all-namespaces', '--wait', '--timeout=120s'],
+      ['delete', 'sidecarmonitors', '--all', '-n', appNs.name, '--wait', '--timeout=120s'],
       { timeoutMs: 150_000 },
     );
     for (const name of ['web', 'api', 'batch']) {
@@ -306,6 +310,7 @@ describe('helm uninstall first, then `sidecar-monitor cleanup` (the README comma
     if (installed) {
       await cluster.helm(['uninstall', release, '-n', releaseNs.name], { allowFailure: true });
     }
+    await releaseNamespaces(cluster, [appNs.name]);
     await Promise.all([releaseNs.delete(), appNs.delete()]);
   });
 
