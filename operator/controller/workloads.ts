@@ -288,15 +288,23 @@ export class WorkloadReconciler {
     const ref = parseWorkloadKey(key);
     if (!ref) return undefined;
     const base = { kind: ref.kind, name: ref.name } as const;
+    // A removal holds its slot until the pods without the exporter are rolled out.
+    const followRemoval = (): void => {
+      d.limiter.observe(
+        key,
+        rolloutState(workload, { now: d.clock.now() }).phase,
+        workload.metadata.generation,
+      );
+    };
     if (!winner || !winnerKey) {
-      d.limiter.release(key);
+      followRemoval();
       d.state.records.delete(key);
       d.state.failures.delete(key);
       return undefined;
     }
     const desired = desiredInjection(workload, winner, this.#facts(current), d.defaults);
     if (desired.outcome !== 'Injected') {
-      d.limiter.release(key);
+      followRemoval();
       d.state.failures.delete(key);
       this.#record(key, winnerKey, {
         ...base,

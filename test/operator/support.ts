@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, onTestFailed } from 'vitest';
 import {
   parseObjects,
   type KubeObject,
@@ -309,6 +309,14 @@ export async function scoped(
     await ns.delete();
     throw err;
   }
+  onTestFailed(() => {
+    console.error(
+      `operator log (last 80 lines):\n${operator.logs
+        .slice(-80)
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`,
+    );
+  });
   return {
     ns,
     operator,
@@ -479,4 +487,106 @@ export function ref(
 ): { apiVersion: string; kind: string; namespace: string; name: string } {
   const apiVersion = kind === 'SidecarMonitor' ? MONITOR_API : 'apps/v1';
   return { apiVersion, kind, namespace, name };
+}
+
+interface DeploymentState {
+  metadata: { name: string; generation?: number };
+  spec?: { replicas?: number; paused?: boolean };
+  status?: {
+    observedGeneration?: number;
+    replicas?: number;
+    updatedReplicas?: number;
+    availableReplicas?: number;
+  };
+}
+
+/** kubectl's notion of a Deployment rollout still in progress. */
+export function rolling(d: DeploymentState): boolean {
+  const want = d.spec?.replicas ?? 1;
+  const s = d.status ?? {};
+  return (
+    (d.metadata.generation ?? 0) > (s.observedGeneration ?? -1) ||
+    (s.updatedReplicas ?? 0) < want ||
+    (s.replicas ?? 0) > (s.updatedReplicas ?? 0) ||
+    (s.availableReplicas ?? 0) < (s.updatedReplicas ?? 0)
+  );
+}
+
+export interface RolloutTracker extends AsyncDisposable {
+  /** The most Deployments seen rolling at the same time since start (or reset). */
+  readonly max: number;
+  readonly current: number;
+  reset(): void;
+}
+
+/**
+ * Follows every change of the namespaces' Deployments through a watch (so no state in
+ * between is missed, unlike polling) and records how many roll out at once.
+ */
+export async function trackRollouts(
+  cluster: TestCluster,
+  namespaces: readonly string[],
+): Promise<RolloutTracker> {
+  const { Watch } = await import('@kubernetes/client-node');
+  const watch = new Watch(cluster.kubeConfig());
+  const states = new Map<string, boolean>();
+  let max = 0;
+  const controllers: AbortController[] = [];
+  const count = (): number => [...states.values()].filter(Boolean).length;
+  let stopped = false;
+  const wanted = new Set(namespaces);
+  // One cluster-wide watch: its events come in the API server's order across namespaces
+  // (separate watches per namespace would not order a completion in one namespace
+  // against a rollout starting in another).
+  const follow = async (resourceVersion: string): Promise<void> => {
+    let rv = resourceVersion;
+    const controller = await watch.watch(
+      '/apis/apps/v1/deployments',
+      { resourceVersion: rv, allowWatchBookmarks: true },
+      (
+        type: string,
+        obj: DeploymentState & { metadata: { resourceVersion?: string; namespace?: string } },
+      ) => {
+        if (obj.metadata.resourceVersion) rv = obj.metadata.resourceVersion;
+        if (type === 'BOOKMARK' || type === 'ERROR') return;
+        const ns = obj.metadata.namespace ?? '';
+        if (!wanted.has(ns)) return;
+        const key = `${ns}/${obj.metadata.name}`;
+        if (type === 'DELETED') states.delete(key);
+        else states.set(key, rolling(obj));
+        max = Math.max(max, count());
+      },
+      // The client ends quiet watches after 30 s: carry on from the last event.
+      () => {
+        if (!stopped) void follow(rv);
+      },
+    );
+    controllers.push(controller);
+  };
+  const list = await cluster.rest.request<{
+    metadata: { resourceVersion: string };
+    items: (DeploymentState & { metadata: { namespace?: string } })[];
+  }>('GET', '/apis/apps/v1/deployments');
+  for (const d of list.items) {
+    const ns = d.metadata.namespace ?? '';
+    if (wanted.has(ns)) states.set(`${ns}/${d.metadata.name}`, rolling(d));
+  }
+  await follow(list.metadata.resourceVersion);
+  max = count();
+  return {
+    get max() {
+      return max;
+    },
+    get current() {
+      return count();
+    },
+    reset() {
+      max = count();
+    },
+    [Symbol.asyncDispose]() {
+      stopped = true;
+      for (const c of controllers) c.abort();
+      return Promise.resolve();
+    },
+  };
 }
