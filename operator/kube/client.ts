@@ -314,18 +314,22 @@ export class KubeClient {
     try {
       ({ req, res } = await new Promise<{ req: http.ClientRequest; res: http.IncomingMessage }>(
         (resolve, reject) => {
+          // Until the response headers arrive, the ordinary request deadline applies: an
+          // API server that accepts connections while starting up must not hold a watch
+          // for the whole (minutes long) idle allowance of an established stream.
           const r = mod.request(url, {
             method: 'GET',
             headers,
             agent: this.#conn.agent,
             signal: opts.signal,
-            timeout: opts.idleTimeoutMs,
+            timeout: Math.min(this.#timeoutMs, opts.idleTimeoutMs),
           });
           r.on('response', (response) => {
+            r.setTimeout(opts.idleTimeoutMs);
             resolve({ req: r, res: response });
           });
           r.on('timeout', () => {
-            r.destroy(Object.assign(new Error('watch idle timeout'), { name: 'TimeoutError' }));
+            r.destroy(Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }));
           });
           r.on('error', reject);
           r.end();

@@ -57,7 +57,8 @@ export interface InformerOptions<T extends KubeObject> {
   onFailure?(err: KubeApiError): void;
 }
 
-const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 15_000, jitter: 0.5 };
+// Capped low: after an API server outage the operator should be back within seconds.
+const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 8_000, jitter: 0.5 };
 
 function describe(r: ResourceType, namespace?: string): string {
   return `${r.plural}${namespace === undefined ? '' : ` in ${namespace}`}`;

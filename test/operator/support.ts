@@ -128,8 +128,11 @@ export interface StartOptions {
   namespaces?: readonly string[];
   args?: readonly string[];
   identity?: string;
-  /** Wait until it serves /readyz with 200 (default true). */
-  waitReady?: boolean;
+  /**
+   * What to wait for: 'synced' (leading, caches synced: the default), 'ready' (/readyz
+   * answers 200, e.g. a standby replica), 'listening' (only the HTTP server).
+   */
+  wait?: 'synced' | 'ready' | 'listening';
 }
 
 /** Starts `sidecar-monitor operator` as a child process under the install's ServiceAccount. */
@@ -269,7 +272,8 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
       }
     },
   };
-  if (options.waitReady ?? true) {
+  const wait = options.wait ?? 'synced';
+  if (wait !== 'listening') {
     const deadline = Date.now() + 120_000;
     for (;;) {
       const res = await fetch(`${url}/readyz`).catch(() => undefined);
@@ -278,9 +282,9 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
       if (Date.now() > deadline) throw new Error(`operator not ready within 120 s\n${tail()}`);
       await new Promise((r) => setTimeout(r, 200));
     }
-    if (options.args?.includes('--leader-elect=false') !== true) {
-      await waitForLog('caches synced', (l) => l.msg === 'caches synced; reconciling', 120_000);
-    }
+  }
+  if (wait === 'synced') {
+    await waitForLog('caches synced', (l) => l.msg === 'caches synced; reconciling', 120_000);
   }
   return proc;
 }

@@ -1,0 +1,84 @@
+// Scenario 9: two operator replicas under Lease-based leader election.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { testCluster } from '../cluster/harness.ts';
+import {
+  deployment,
+  injected,
+  type Install,
+  installOperatorRbac,
+  monitor,
+  ref,
+  startOperator,
+} from './support.ts';
+
+const cluster = testCluster();
+let install: Install | undefined;
+
+beforeAll(async () => {
+  install = await installOperatorRbac(cluster);
+});
+
+afterAll(async () => {
+  await install?.[Symbol.asyncDispose]();
+});
+
+// Short timings so the test is quick; the defaults are 15 s / 10 s / 2 s.
+const timing = ['--lease-duration', '6', '--renew-deadline', '4', '--retry-period', '1'];
+const LEASE_MS = 6000;
+
+interface Lease {
+  spec?: { holderIdentity?: string | null; leaseTransitions?: number };
+}
+
+test('only the Lease holder writes; killing it hands over within the lease duration; SIGTERM releases at once', async () => {
+  await using ns = await cluster.namespace('leader');
+  const leaseRef = {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    namespace: install!.namespace.name,
+    name: install!.fullname,
+  };
+  const opts = { install: install!, namespaces: [ns.name], args: timing };
+  await using one = await startOperator({ ...opts, identity: 'replica-one' });
+  await using two = await startOperator({ ...opts, identity: 'replica-two', wait: 'ready' });
+  expect(((await cluster.get(leaseRef)) as Lease).spec?.holderIdentity).toBe('replica-one');
+  expect(await one.metric('sidecar_monitor_operator_leader')).toBe(1);
+  expect(await two.metric('sidecar_monitor_operator_leader')).toBe(0);
+
+  await cluster.apply([deployment(ns.name, 'a', { monitored: 'true' }), monitor(ns.name, 'mon')]);
+  await cluster.waitForObject(ref('Deployment', ns.name, 'a'), injected);
+  expect(await one.metric('sidecar_monitor_operator_workload_writes_total')).toBe(1);
+  // The standby never even started its informers, let alone wrote.
+  expect(await two.metric('sidecar_monitor_operator_workload_writes_total')).toBe(0);
+  expect(two.logs.some((l) => l.msg === 'caches synced; reconciling')).toBe(false);
+
+  // The leader dies without a word: the standby takes over once the lease expires.
+  const killedAt = Date.now();
+  await one.kill('SIGKILL');
+  await two.waitForLog(
+    'taking the lease',
+    (l) => l.msg === 'acquired the lease',
+    LEASE_MS + 20_000,
+  );
+  const handover = Date.now() - killedAt;
+  // The lease duration plus the standby's retry period (with jitter) bounds it.
+  expect(handover).toBeLessThan(LEASE_MS + 5000);
+  expect(handover).toBeGreaterThan(LEASE_MS - 2000);
+  await two.waitForLog('caches synced', (l) => l.msg === 'caches synced; reconciling');
+  const lease = (await cluster.get(leaseRef)) as Lease;
+  expect(lease.spec?.holderIdentity).toBe('replica-two');
+  expect(lease.spec?.leaseTransitions).toBeGreaterThanOrEqual(1);
+  await cluster.apply(deployment(ns.name, 'b', { monitored: 'true' }));
+  await cluster.waitForObject(ref('Deployment', ns.name, 'b'), injected);
+
+  // A clean shutdown gives the lease up: a new replica takes it at once, not after expiry.
+  await using three = await startOperator({ ...opts, identity: 'replica-three', wait: 'ready' });
+  const stoppedAt = Date.now();
+  const exit = await two.kill('SIGTERM');
+  const stopMs = Date.now() - stoppedAt;
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(stopMs).toBeLessThan(5000);
+  expect(two.logs.some((l) => l.msg === 'released the lease')).toBe(true);
+  await three.waitForLog('taking the lease', (l) => l.msg === 'acquired the lease', 10_000);
+  expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS);
+});
