@@ -10,6 +10,7 @@ import { registerFamilies } from './metrics/families.ts';
 import type { ExporterOptions } from './options.ts';
 import { ProbeRunner } from './probes/runner.ts';
 import { ProcessCollector } from './process/collector.ts';
+import { SyncReader } from './procfs/read.ts';
 import { ScrapePipeline } from './scrape/pipeline.ts';
 import { takeSnapshot } from './scrape/snapshot.ts';
 import { buildServer } from './server.ts';
@@ -41,14 +42,17 @@ export function createExporter(deps: ExporterDeps): Exporter {
   const { options, logger, now } = deps;
   const { config } = options;
   const registry = new Registry();
+  // One scratch buffer for the synchronous reads of every collector.
+  const reader = new SyncReader();
   const discoverer = new Discoverer({
+    reader,
     procRoot: options.procRoot,
     mode: options.mode,
     selfPid: deps.selfPid,
     preferred: config.targets.map((t) => t.name),
   });
-  const cgroups = new CgroupCollector(options.procRoot);
-  const processes = new ProcessCollector(options.procRoot, now);
+  const cgroups = new CgroupCollector(options.procRoot, reader);
+  const processes = new ProcessCollector(options.procRoot, now, reader);
   const pipeline = new ScrapePipeline({
     registry,
     logger,

@@ -1,4 +1,4 @@
-// `sidecar-monitor exporter`: the process shell around createExporter. Startup problems end
+// The process shell around createExporter, run once cli.ts has settled the Node flags. Startup problems end
 // with one line naming the bad setting and a non-zero exit code, never a stack trace.
 
 import { readFile } from 'node:fs/promises';
@@ -75,7 +75,7 @@ async function shutdown(exporter: Exporter): Promise<boolean> {
   return done;
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   let options: ExporterOptions | 'help';
   try {
     options = parseOptions(argv, process.env);

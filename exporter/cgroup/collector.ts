@@ -7,8 +7,7 @@ import type { DegradedReason } from '../metrics/catalog.ts';
 import type { ContainerGroup } from '../discovery/discover.ts';
 import { ParseError } from '../parse/errors.ts';
 import { parseCgroupMounts, type CgroupMount } from '../parse/mountinfo.ts';
-import { readText, type FsResult } from '../procfs/read.ts';
-import { mapLimit } from '../util/concurrency.ts';
+import { readText, type FsResult, type SyncReader } from '../procfs/read.ts';
 import { BLKIO_FALLBACK, cgroupFiles, locateCgroup, type CgroupLocation } from './locate.ts';
 import { cgroupStats, type CgroupStats, type FileProblem } from './stats.ts';
 
@@ -29,8 +28,11 @@ export class CgroupCollector {
   /** Location per cgroup key and leader pid (the path goes through /proc/<pid>/root). */
   private readonly locations = new Map<string, CgroupLocation>();
 
-  constructor(procRoot: string) {
+  private readonly reader: SyncReader;
+
+  constructor(procRoot: string, reader: SyncReader) {
     this.procRoot = procRoot;
+    this.reader = reader;
   }
 
   private async mounts(pid: number | 'self'): Promise<FsResult<CgroupMount[]>> {
@@ -70,7 +72,7 @@ export class CgroupCollector {
       // One read proves the view is usable: /proc/<pid>/root needs the app's uid.
       const [first] = cgroupFiles(location);
       if (!first) continue;
-      const probe = await readText(first[1]);
+      const probe = this.reader.readText(first[1]);
       if (probe.ok) {
         this.locations.set(cacheKey, location);
         return { location };
@@ -99,13 +101,13 @@ export class CgroupCollector {
     }
     const files = cgroupFiles(found.location);
     const reads = new Map<string, FsResult<string>>();
-    await mapLimit(files, 8, async ([key, path]) => {
-      const read = await readText(path);
+    for (const [key, path] of files) {
+      const read = this.reader.readText(path);
       reads.set(key, read);
       const fallback = BLKIO_FALLBACK[key];
       if (!read.ok && read.reason === 'missing' && fallback !== undefined)
-        reads.set(fallback, await readText(path.slice(0, -key.length) + fallback));
-    });
+        reads.set(fallback, this.reader.readText(path.slice(0, -key.length) + fallback));
+    }
     const stats = cgroupStats(found.location.version, reads);
     // Every file missing: the cgroup is gone (container restarting) or the pid was reused.
     if ([...reads.values()].every((r) => !r.ok && r.reason === 'missing')) {

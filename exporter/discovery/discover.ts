@@ -17,8 +17,8 @@ import { environValue } from '../parse/environ.ts';
 import { ParseError } from '../parse/errors.ts';
 import { parseProcCgroup, type CgroupMembership } from '../parse/proc-cgroup.ts';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.ts';
-import { listDir, readLink, readText } from '../procfs/read.ts';
-import { mapLimit } from '../util/concurrency.ts';
+import { listDir, readLink, readText, type SyncReader } from '../procfs/read.ts';
+import { mapInSlices, mapLimit } from '../util/concurrency.ts';
 import { fallbackName, isContainerName, uniqueNames } from './naming.ts';
 
 export type DiscoveryMode =
@@ -30,6 +30,7 @@ export interface DiscoveryOptions {
   selfPid: number;
   /** Configured target container names, in priority order (they come first under the series cap). */
   preferred: readonly string[];
+  reader: SyncReader;
   concurrency?: number;
 }
 
@@ -87,6 +88,8 @@ interface FoundGroup extends ContainerGroup {
 }
 
 const ENVIRON_MAX_BYTES = 128 * 1024;
+/** Processes read between two yields to the event loop. */
+const SLICE = 64;
 
 function byAge(a: ProcStat, b: ProcStat): number {
   return a.startTimeTicks - b.startTimeTicks || a.pid - b.pid;
@@ -126,8 +129,8 @@ export class Discoverer {
       // PID 1 is the pause process in a pod (and init on a host): never a target.
       if (Number.isInteger(pid) && pid > 1 && pid !== this.options.selfPid) candidates.push(pid);
     }
-    const stats = await mapLimit(candidates, this.concurrency, async (pid) => {
-      const read = await readText(this.path(pid, 'stat'));
+    const stats = await mapInSlices(candidates, SLICE, (pid) => {
+      const read = this.options.reader.readText(this.path(pid, 'stat'));
       if (!read.ok) return undefined;
       const stat = parseProcStat(read.value);
       // Kernel threads by their flag, not by pid 2 as parent: in a pod's PID namespace pid 2

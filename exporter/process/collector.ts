@@ -2,8 +2,8 @@
 // already read by discovery. limits changes rarely (prlimit) and is re-read every minute.
 
 import type { ContainerGroup } from '../discovery/discover.ts';
-import { countFds, readText, type FsResult } from '../procfs/read.ts';
-import { mapLimit } from '../util/concurrency.ts';
+import { countFds, type FsResult, type SyncReader } from '../procfs/read.ts';
+import { mapInSlices } from '../util/concurrency.ts';
 import {
   CounterTracker,
   processKey,
@@ -13,25 +13,27 @@ import {
 } from './totals.ts';
 
 const LIMITS_TTL_MS = 60_000;
+/** Processes read between two yields to the event loop. */
+const SLICE = 32;
 
 export class ProcessCollector {
   private readonly procRoot: string;
   private readonly now: () => number;
+  private readonly reader: SyncReader;
   private readonly trackers = new Map<string, CounterTracker>();
   private readonly limits = new Map<string, { at: number; read: FsResult<string> }>();
-  private readonly concurrency: number;
 
-  constructor(procRoot: string, now: () => number, concurrency = 16) {
+  constructor(procRoot: string, now: () => number, reader: SyncReader) {
     this.procRoot = procRoot;
     this.now = now;
-    this.concurrency = concurrency;
+    this.reader = reader;
   }
 
-  private async limitsOf(pid: number, key: string): Promise<FsResult<string>> {
+  private limitsOf(pid: number, key: string): FsResult<string> {
     const cached = this.limits.get(key);
     const now = this.now();
     if (cached && now - cached.at < LIMITS_TTL_MS) return cached.read;
-    const read = await readText(`${this.procRoot}/${pid}/limits`);
+    const read = this.reader.readText(`${this.procRoot}/${pid}/limits`);
     if (read.ok) this.limits.set(key, { at: now, read });
     return read;
   }
@@ -41,21 +43,25 @@ export class ProcessCollector {
     bootTimeSeconds: number | undefined,
   ): Promise<Map<string, ProcessTotals>> {
     const all = groups.flatMap((g) => g.processes);
-    const readings = await mapLimit(
-      all,
-      this.concurrency,
-      async (stat): Promise<ProcessReading> => {
-        const dir = `${this.procRoot}/${stat.pid}`;
-        const [status, io, limits, fds] = await Promise.all([
-          readText(`${dir}/status`),
-          readText(`${dir}/io`),
-          this.limitsOf(stat.pid, processKey(stat)),
-          countFds(`${dir}/fd`),
-        ]);
-        return { stat, status, io, limits, fds };
-      },
+    const readings = await mapInSlices(all, SLICE, (stat) => {
+      const dir = `${this.procRoot}/${stat.pid}`;
+      return {
+        stat,
+        status: this.reader.readText(`${dir}/status`),
+        io: this.reader.readText(`${dir}/io`),
+        limits: this.limitsOf(stat.pid, processKey(stat)),
+        fds: this.reader.countFds(`${dir}/fd`),
+      };
+    });
+    // Kernels before 6.2 do not count fds in the directory size: list those directories.
+    const complete: ProcessReading[] = await Promise.all(
+      readings.map(async (r) =>
+        r.fds === 'list'
+          ? { ...r, fds: await countFds(`${this.procRoot}/${r.stat.pid}/fd`) }
+          : { ...r, fds: r.fds },
+      ),
     );
-    const byPid = new Map(readings.map((r) => [r.stat.pid, r]));
+    const byPid = new Map(complete.map((r) => [r.stat.pid, r]));
     const out = new Map<string, ProcessTotals>();
     for (const group of groups) {
       let tracker = this.trackers.get(group.name);

@@ -7,7 +7,7 @@ import type { CgroupCollector, CgroupResult } from '../cgroup/collector.ts';
 import type { ContainerGroup, Discoverer } from '../discovery/discover.ts';
 import type { ProcessCollector } from '../process/collector.ts';
 import type { ProcessTotals } from '../process/totals.ts';
-import { TimeoutError, mapLimit, withTimeout } from '../util/concurrency.ts';
+import { TimeoutError, withTimeout } from '../util/concurrency.ts';
 
 export interface ContainerSnapshot {
   name: string;
@@ -72,7 +72,12 @@ export async function takeSnapshot(deps: SnapshotDeps): Promise<Snapshot> {
   }));
   deps.cgroups.retain(groups);
   const [cgroup, process] = await Promise.all([
-    run('cgroup', deps, () => mapLimit(groups, 4, (g) => deps.cgroups.collect(g))),
+    run('cgroup', deps, async () => {
+      const results = [];
+      // One container at a time: each is a handful of synchronous reads.
+      for (const g of groups) results.push(await deps.cgroups.collect(g));
+      return results;
+    }),
     run('process', deps, () => deps.processes.collect(groups, deps.bootTimeSeconds)),
   ]);
   const containers = groups.map((g, i): ContainerSnapshot => {

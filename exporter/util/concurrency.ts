@@ -38,3 +38,20 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     clearTimeout(timer);
   });
 }
+
+/**
+ * Maps synchronously in slices, yielding to the event loop between slices so requests,
+ * probes and timers keep running while a large pod is read.
+ */
+export async function mapInSlices<T, R>(
+  items: readonly T[],
+  slice: number,
+  fn: (item: T) => R,
+): Promise<R[]> {
+  const out: R[] = [];
+  for (let start = 0; start < items.length; start += slice) {
+    if (start > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const item of items.slice(start, start + slice)) out.push(fn(item));
+  }
+  return out;
+}

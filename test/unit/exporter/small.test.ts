@@ -10,6 +10,7 @@ import {
 } from '../../../exporter/metrics/catalog.ts';
 import { isLoopbackHost, loopbackRedirect } from '../../../exporter/probes/loopback.ts';
 import { failureReason } from '../../../exporter/probes/outcome.ts';
+import { EXPORTER_NODE_FLAGS, reexecArgv } from '../../../exporter/runtime-flags.ts';
 import { mapLimit, TimeoutError, withTimeout } from '../../../exporter/util/concurrency.ts';
 
 describe('container naming', () => {
@@ -128,5 +129,23 @@ describe('concurrency helpers', () => {
       TimeoutError,
     );
     await expect(withTimeout(Promise.resolve(3), 1000, 'now')).resolves.toBe(3);
+  });
+});
+
+describe('Node flags', () => {
+  it('re-executes once with the flags that are missing, keeping the rest of argv', () => {
+    const argv = ['/usr/bin/node', '/app/bin/sidecar-monitor.js', 'exporter', '--listen=:9477'];
+    expect(reexecArgv('/usr/bin/node', ['--enable-source-maps'], argv, {})).toEqual([
+      '/usr/bin/node',
+      ...EXPORTER_NODE_FLAGS,
+      '--enable-source-maps',
+      '/app/bin/sidecar-monitor.js',
+      'exporter',
+      '--listen=:9477',
+    ]);
+    expect(reexecArgv('/usr/bin/node', [...EXPORTER_NODE_FLAGS], argv, {})).toBeUndefined();
+    expect(
+      reexecArgv('/usr/bin/node', [], argv, { SIDECAR_MONITOR_NODE_FLAGS: 'off' }),
+    ).toBeUndefined();
   });
 });
