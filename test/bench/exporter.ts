@@ -26,6 +26,8 @@ import {
 import { buildExporter } from '../exporter/helpers/build.ts';
 
 const UID = 10001;
+/** Idle CPU is measured over this long, after the settle time (start-up work is over by then). */
+const IDLE_SECONDS = 30;
 const NODE_EXPORTER_ARGS = [
   '--collector.disable-defaults',
   '--no-collector.systemd',
@@ -135,7 +137,7 @@ async function rawFloor(pids: number[], location: CgroupLocation, iterations: nu
   const asyncUsage = process.cpuUsage(asyncStart);
   const ms = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000 / iterations;
   return {
-    files: pids.length * 4 + cgroupFiles.length + 1,
+    files: pids.length * 4 + cgroupPaths.length + 1,
     syncMs: ms(sync),
     asyncMs: ms(asyncUsage),
   };
@@ -188,7 +190,7 @@ export async function run(argv: string[]): Promise<void> {
       long: { type: 'string', default: '10000' },
       'node-flags': { type: 'string' },
       env: { type: 'string' },
-      settle: { type: 'string', default: '5' },
+      settle: { type: 'string', default: '10' },
     },
   });
   const why = podSupport();
@@ -252,7 +254,7 @@ export async function run(argv: string[]): Promise<void> {
         const theirsUrl = `http://127.0.0.1:${port}/metrics`;
         await waitReady(theirsUrl);
         await sleep(settle * 1000);
-        const idle = await idleCpuPercent([ours.hostPid, theirs.hostPid], 10);
+        const idle = await idleCpuPercent([ours.hostPid, theirs.hostPid], IDLE_SECONDS);
         const rssIdle = [rssBytes(ours.hostPid), rssBytes(theirs.hostPid)];
         const targets = [
           { url: oursUrl, pid: ours.hostPid },

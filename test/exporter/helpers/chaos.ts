@@ -1,13 +1,10 @@
 // Local servers that misbehave in every way a health endpoint can, for the probe tests.
 
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 
 export interface ChaosServers {
   ports: Record<ChaosCase, number>;
@@ -36,33 +33,13 @@ async function listen(server: Server | HttpServer): Promise<number> {
   return address.port;
 }
 
+/** A committed self-signed certificate (see fixtures/tls/README.md). */
 async function selfSignedCert(): Promise<{ key: string; cert: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'chaos-tls-'));
-  try {
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-    ]);
-    return {
-      key: await readFile(join(dir, 'key.pem'), 'utf8'),
-      cert: await readFile(join(dir, 'cert.pem'), 'utf8'),
-    };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const dir = join(import.meta.dirname, '../fixtures/tls');
+  return {
+    key: await readFile(join(dir, 'key.pem'), 'utf8'),
+    cert: await readFile(join(dir, 'cert.pem'), 'utf8'),
+  };
 }
 
 export async function startChaosServers(): Promise<ChaosServers> {
