@@ -25,6 +25,8 @@ export interface OperatorFlags {
   resyncMs: number;
   /** How long the operator waits to batch status writes of one monitor. */
   statusDelayMs: number;
+  /** How often discovery is asked whether the PodMonitor CRD is served. */
+  discoveryIntervalMs: number;
   logLevel: string;
   help: boolean;
 }
@@ -60,6 +62,7 @@ flags:
   --identity NAME                    leader-election identity (default: $POD_NAME or the hostname)
   --resync SECONDS                   full relist and re-reconcile period (default 600)
   --status-delay-ms MS               batching delay of status writes (default 250)
+  --discovery-interval SECONDS       how often to check whether the PodMonitor CRD is installed (default 60)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
   -h, --help                         show this help
 `;
@@ -114,6 +117,7 @@ export function parseOperatorFlags(
         identity: { type: 'string' },
         resync: { type: 'string' },
         'status-delay-ms': { type: 'string' },
+        'discovery-interval': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -169,6 +173,8 @@ export function parseOperatorFlags(
       identity: values.identity ?? env.POD_NAME,
       resyncMs: 1000 * integer('resync', values.resync ?? '600', 10, 86_400),
       statusDelayMs: integer('status-delay-ms', values['status-delay-ms'] ?? '250', 0, 60_000),
+      discoveryIntervalMs:
+        1000 * integer('discovery-interval', values['discovery-interval'] ?? '60', 1, 3600),
       logLevel,
       help,
     };

@@ -41,8 +41,6 @@ export interface ManagerOptions {
   metrics: OperatorMetrics;
   identity: string;
   defaults: InjectionDefaults;
-  /** PodMonitor CRD discovery period (tests shorten it). */
-  discoveryIntervalMs?: number;
 }
 
 /** A reason the operator must not start, meant for the person running it. */
@@ -221,7 +219,7 @@ export class Manager {
       serverVersion: parseKubeVersion(serverVersionText),
       clock,
       logger,
-      discoveryIntervalMs: o.discoveryIntervalMs ?? 60_000,
+      discoveryIntervalMs: flags.discoveryIntervalMs,
       onPodMonitorsChange: enqueueEverything,
     });
     const state = new ControllerState();

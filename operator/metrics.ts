@@ -75,7 +75,7 @@ export function createMetrics(version: string, sources: MetricsSources = {}): Op
     }),
     workloads: new Gauge({
       name: `${p}workloads`,
-      help: 'Workloads selected by a SidecarMonitor, by state (Injected, PendingRollout, Skipped, Conflict, RolloutFailed, ...).',
+      help: 'Workloads selected by a SidecarMonitor, by state (Injected, Pending, RollingOut, RolloutFailed, Skipped, Conflict).',
       labelNames: ['state'],
       registers: [registry],
       collect(this: Gauge<'state'>) {

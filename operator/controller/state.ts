@@ -15,11 +15,22 @@ export interface Failure {
   message: string;
 }
 
+/** An apply refused by a field-manager conflict, and what it was made from. */
+export interface ApplyConflict {
+  /** The injection hash the refused apply carried. */
+  hash: string;
+  /** The workload's generation then: a spec change may have settled the conflict. */
+  generation: number | undefined;
+  record: OwnedRecord;
+}
+
 export class ControllerState {
   /** By workload key: the owning monitor's view of the workload. */
   readonly records = new Map<string, OwnedRecord>();
   /** Workloads whose rollout failed, by workload key. */
   readonly failures = new Map<string, Failure>();
+  /** Applies refused by another field manager, by workload key: not sent again as is. */
+  readonly conflicts = new Map<string, ApplyConflict>();
 
   /** A monitor with a failed rollout starts no new ones (the failed workload excepted). */
   halted(monitor: string): Failure | undefined {

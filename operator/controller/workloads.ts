@@ -122,6 +122,17 @@ export class WorkloadReconciler {
     const base = { kind: ref.kind, name: ref.name } as const;
 
     if (plan.type === 'apply') {
+      const refused = d.state.conflicts.get(key);
+      if (
+        refused &&
+        refused.hash === plan.desired.hash &&
+        refused.generation === workload.metadata.generation
+      ) {
+        // The same apply would meet the same conflict: wait for the workload's spec or
+        // the injection to change instead of sending it again.
+        d.state.records.set(key, refused.record);
+        return undefined;
+      }
       const halt = d.state.halted(responsible);
       if (halt && !d.state.failures.has(key)) {
         this.#record(key, winnerKey, {
@@ -159,8 +170,8 @@ export class WorkloadReconciler {
       written = await d.client.apply<KubeObject>(path, body, { fieldManager: FIELD_MANAGER });
     } catch (err) {
       d.limiter.release(key);
-      if (isApiError(err, 'apply-conflict')) {
-        return this.#conflict(key, workload, winnerKey, err, log);
+      if (isApiError(err, 'apply-conflict') && plan.type === 'apply') {
+        return this.#conflict(key, workload, winnerKey, plan.desired.hash, err, log);
       }
       if (isApiError(err, 'not-found')) return undefined;
       throw err;
@@ -168,6 +179,7 @@ export class WorkloadReconciler {
     if (needsSlot) d.limiter.written(key, written.metadata.generation);
     else d.limiter.release(key);
     d.state.failures.delete(key);
+    d.state.conflicts.delete(key);
 
     if (plan.type === 'apply') {
       const action = current.present ? 'update' : 'inject';
@@ -407,6 +419,7 @@ export class WorkloadReconciler {
     key: string,
     workload: KubeObject,
     winnerKey: string | undefined,
+    hash: string,
     err: KubeApiError,
     log: Logger,
   ): ReconcileResult | undefined {
@@ -418,17 +431,21 @@ export class WorkloadReconciler {
     this.#d.recorder.record(workload, 'Warning', 'InjectionConflict', message);
     log.warn({ managers, fields }, 'server-side apply conflict; not forcing');
     if (winnerKey) {
-      this.#record(key, winnerKey, {
+      const record = {
         kind: ref.kind,
         name: ref.name,
-        state: 'Conflict',
+        state: 'Conflict' as const,
         reason: 'FieldManagerConflict',
         message,
         injected: false,
-      });
+        monitor: winnerKey,
+      };
+      this.#d.state.records.set(key, record);
+      // Not sent again as is: the same request would fail the same way. A change of the
+      // workload's spec (the other manager giving the field up) or of the injection
+      // (the monitor changed) brings a new attempt.
+      this.#d.state.conflicts.set(key, { hash, generation: workload.metadata.generation, record });
     }
-    // Not retried: the same request would fail the same way. A change of the workload
-    // (the other manager giving the field up) or of the monitor triggers a new attempt.
     return undefined;
   }
 
@@ -445,6 +462,7 @@ export class WorkloadReconciler {
     const old = d.state.records.get(key);
     d.state.records.delete(key);
     d.state.failures.delete(key);
+    d.state.conflicts.delete(key);
     d.limiter.release(key);
     d.limiter.forget(key);
     if (old) d.enqueueMonitor(old.monitor);

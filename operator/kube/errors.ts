@@ -27,8 +27,9 @@ export interface FieldConflict {
   field: string;
 }
 
+/** metav1.StatusCause: its type is serialised under the JSON key "reason". */
 export interface StatusCause {
-  type?: string;
+  reason?: string;
   field?: string;
   message?: string;
 }
@@ -87,7 +88,7 @@ const MANAGER = /conflict with "([^"]*)"/;
 function fieldConflicts(causes: readonly StatusCause[]): FieldConflict[] {
   const out: FieldConflict[] = [];
   for (const cause of causes) {
-    if (cause.type !== 'FieldManagerConflict') continue;
+    if (cause.reason !== 'FieldManagerConflict') continue;
     const manager = MANAGER.exec(cause.message ?? '')?.[1];
     out.push({ manager: manager ?? 'unknown', field: cause.field ?? '' });
   }
@@ -114,7 +115,7 @@ function kindForStatus(
       return 'not-found';
     case 409:
       if (reason === 'AlreadyExists') return 'already-exists';
-      if (causes.some((c) => c.type === 'FieldManagerConflict')) return 'apply-conflict';
+      if (causes.some((c) => c.reason === 'FieldManagerConflict')) return 'apply-conflict';
       return 'conflict';
     case 410:
       return 'gone';
@@ -141,7 +142,7 @@ export function apiErrorFromResponse(
   const causes: StatusCause[] = Array.isArray(details.causes)
     ? details.causes.filter(isRecord).map((c) => {
         const cause: StatusCause = {};
-        if (typeof c.type === 'string') cause.type = c.type;
+        if (typeof c.reason === 'string') cause.reason = c.reason;
         if (typeof c.field === 'string') cause.field = c.field;
         if (typeof c.message === 'string') cause.message = c.message;
         return cause;

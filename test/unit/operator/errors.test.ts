@@ -5,7 +5,7 @@ import {
   KubeApiError,
 } from '../../../operator/kube/errors.ts';
 
-// Status bodies as the API server returns them (copied from real responses of kube-apiserver).
+// Status bodies as kube-apiserver returns them (a StatusCause's type is the JSON key "reason").
 const applyConflict = {
   kind: 'Status',
   apiVersion: 'v1',
@@ -16,12 +16,12 @@ const applyConflict = {
   details: {
     causes: [
       {
-        type: 'FieldManagerConflict',
+        reason: 'FieldManagerConflict',
         message: 'conflict with "kubectl-client-side-apply" using apps/v1',
         field: '.spec.template.spec.shareProcessNamespace',
       },
       {
-        type: 'FieldManagerConflict',
+        reason: 'FieldManagerConflict',
         message: 'conflict with "flux" using apps/v1',
         field: '.spec.template.metadata.annotations.x',
       },
