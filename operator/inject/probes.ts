@@ -30,9 +30,11 @@ export interface ProbePlan {
   notes: Note[];
 }
 
-function resolvePort(port: number | string, containers: readonly Container[]): number | undefined {
+function resolvePort(port: unknown, containers: readonly Container[]): number | undefined {
   if (typeof port === 'number')
     return Number.isInteger(port) && port >= 1 && port <= 65535 ? port : undefined;
+  // Workloads come from the API server or a file: a malformed port is skipped, not a crash.
+  if (typeof port !== 'string') return undefined;
   if (/^\d+$/.test(port)) return resolvePort(Number(port), containers);
   for (const c of containers) {
     const found = c.ports?.find((p) => p.name === port);
