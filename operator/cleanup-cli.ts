@@ -2,8 +2,9 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { cleanup } from './cleanup.ts';
-import { loadKubeConfig, readVersion } from './cli.ts';
+import { readVersion } from './cli.ts';
 import { KubeClient } from './kube/client.ts';
+import { loadAccess } from './kube/kubeconfig.ts';
 
 const USAGE = `usage: sidecar-monitor cleanup [flags]
 
@@ -44,11 +45,11 @@ export async function main(argv: string[]): Promise<number> {
   const logger = pino({ level: 'info', base: { component: 'cleanup' } }, pino.destination(2));
   let client: KubeClient;
   try {
-    client = await KubeClient.fromKubeConfig(loadKubeConfig(values.kubeconfig), {
+    client = KubeClient.fromAccess(await loadAccess(values.kubeconfig), {
       userAgent: `sidecar-monitor-cleanup/${await readVersion()}`,
     });
   } catch (err) {
-    console.error(`sidecar-monitor cleanup: cannot load the kubeconfig: ${(err as Error).message}`);
+    console.error(`sidecar-monitor cleanup: ${(err as Error).message}`);
     return 2;
   }
   try {

@@ -6,12 +6,12 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { DEFAULT_EXPORTER_RESOURCES } from './api/constants.ts';
 import { systemClock } from './clock.ts';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.ts';
 import { KubeClient } from './kube/client.ts';
+import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
 import { Manager, StartupError } from './manager.ts';
 import { createMetrics } from './metrics.ts';
 import { buildServer } from './server.ts';
@@ -33,14 +33,6 @@ export async function readVersion(): Promise<string> {
   return 'unknown';
 }
 
-/** Loads --kubeconfig, else in-cluster config, else $KUBECONFIG or ~/.kube/config. */
-export function loadKubeConfig(path: string | undefined): KubeConfig {
-  const kc = new KubeConfig();
-  if (path) kc.loadFromFile(path);
-  else kc.loadFromDefault();
-  return kc;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const flags = parseOperatorFlags(argv, process.env);
   if (flags instanceof FlagError) {
@@ -54,16 +46,14 @@ export async function main(argv: string[]): Promise<number> {
   const logger = pino({ level: flags.logLevel, base: { component: 'operator' } });
   const version = await readVersion();
   const metrics = createMetrics(version);
-  let kc: KubeConfig;
+  let access: KubeAccess;
   try {
-    kc = loadKubeConfig(flags.kubeconfig);
+    access = await loadAccess(flags.kubeconfig);
   } catch (err) {
-    console.error(
-      `sidecar-monitor operator: cannot load the kubeconfig: ${(err as Error).message}`,
-    );
+    console.error(`sidecar-monitor operator: ${(err as Error).message}`);
     return 2;
   }
-  const client = await KubeClient.fromKubeConfig(kc, {
+  const client = KubeClient.fromAccess(access, {
     userAgent: `sidecar-monitor-operator/${version}`,
     observe: (method, code, seconds) => {
       metrics.apiRequests.inc({ method, code: String(code) });
@@ -97,7 +87,10 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   try {
     const address = await server.listen({ host: flags.listen.host, port: flags.listen.port });
-    logger.info({ address, version, identity }, 'serving /metrics, /healthz, /readyz');
+    logger.info(
+      { address, version, identity, apiServer: access.server.origin, credentials: access.source },
+      'serving /metrics, /healthz, /readyz',
+    );
     const result = await manager.run(stop.signal);
     if (result === 'lost' || result === 'failed') {
       logger.error({ result }, 'leadership ended unexpectedly; exiting so the pod restarts');

@@ -1,13 +1,11 @@
-// A small raw-JSON Kubernetes client. @kubernetes/client-node supplies the kubeconfig
-// handling (in-cluster token, client certificates, exec/OIDC auth, impersonation); the
-// transport is ours because (a) typed serializers drop fields they do not know, and the
-// operator must never round-trip a workload through them, and (b) client-node 2.x
-// builds a fresh undici Agent (so a fresh TLS connection) on every request, which would
-// dominate the cost of thousands of server-side-apply patches. Here one keep-alive agent
-// serves every request and errors are classified in one place (errors.ts).
+// A small raw-JSON Kubernetes client. The operator must never round-trip a workload
+// through typed serializers (they drop fields they do not know), and it sends thousands
+// of server-side-apply patches, so one keep-alive agent serves every request (the
+// @kubernetes/client-node 2.x transport builds a new undici Agent, so a new TLS
+// connection, per request). Errors are classified in one place (errors.ts).
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeAccess } from './kubeconfig.ts';
 import { apiErrorFromResponse, classifyError, KubeApiError } from './errors.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -45,7 +43,7 @@ export type ResponseObserver = (method: string, code: number | 'error', seconds:
 export interface ConnectionSettings {
   server: URL;
   agent: http.Agent;
-  /** Auth and impersonation headers; refreshed now and then (tokens rotate). */
+  /** Auth and impersonation headers (the access keeps rotating tokens fresh). */
   headers: () => Promise<Record<string, string>>;
 }
 
@@ -55,51 +53,22 @@ export interface KubeClientOptions {
   observe?: ResponseObserver;
 }
 
-const HEADER_REFRESH_MS = 30_000;
-
-/** Derives connection settings from a loaded KubeConfig: one keep-alive agent, cached auth headers. */
-export async function connectionFromKubeConfig(kc: KubeConfig): Promise<ConnectionSettings> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const server = new URL(cluster.server);
-  const opts: https.RequestOptions = {};
-  await kc.applyToHTTPSOptions(opts);
-  const tls = {
-    ca: opts.ca,
-    cert: opts.cert,
-    key: opts.key,
-    pfx: opts.pfx,
-    passphrase: opts.passphrase,
-    servername: opts.servername,
-    ...(opts.rejectUnauthorized === undefined
-      ? {}
-      : { rejectUnauthorized: opts.rejectUnauthorized }),
-  };
+/** One keep-alive agent for the access's server and TLS material. */
+export function connectionFromAccess(access: KubeAccess): ConnectionSettings {
+  const { server, tls } = access;
   const agent =
     server.protocol === 'http:'
       ? new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000 })
-      : new https.Agent({ keepAlive: true, keepAliveMsecs: 30_000, ...tls });
-  let cached: { at: number; headers: Record<string, string> } | undefined;
-  const basic = kc.getCurrentUser()?.username;
-  return {
-    server,
-    agent,
-    headers: async () => {
-      const now = Date.now();
-      if (cached && now - cached.at < HEADER_REFRESH_MS) return cached.headers;
-      const fresh: https.RequestOptions = {};
-      await kc.applyToHTTPSOptions(fresh);
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(fresh.headers ?? {})) {
-        if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
-      }
-      if (basic !== undefined && fresh.auth) {
-        headers.Authorization = `Basic ${Buffer.from(fresh.auth).toString('base64')}`;
-      }
-      cached = { at: now, headers };
-      return headers;
-    },
-  };
+      : new https.Agent({
+          keepAlive: true,
+          keepAliveMsecs: 30_000,
+          rejectUnauthorized: tls.rejectUnauthorized,
+          ...(tls.ca ? { ca: tls.ca } : {}),
+          ...(tls.cert ? { cert: tls.cert } : {}),
+          ...(tls.key ? { key: tls.key } : {}),
+          ...(tls.servername ? { servername: tls.servername } : {}),
+        });
+  return { server, agent, headers: () => access.headers() };
 }
 
 function buildUrl(server: URL, path: string, query?: Query): URL {
@@ -130,8 +99,8 @@ export class KubeClient {
     this.#observe = options.observe;
   }
 
-  static async fromKubeConfig(kc: KubeConfig, options?: KubeClientOptions): Promise<KubeClient> {
-    return new KubeClient(await connectionFromKubeConfig(kc), options);
+  static fromAccess(access: KubeAccess, options?: KubeClientOptions): KubeClient {
+    return new KubeClient(connectionFromAccess(access), options);
   }
 
   get server(): URL {

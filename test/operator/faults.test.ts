@@ -1,6 +1,5 @@
 // Scenario 8: faults. A killed operator, an API server restart, an optimistic-concurrency
 // conflict, an invalid monitor, and an installed CRD older than the operator.
-import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_EXPORTER_RESOURCES } from '../../operator/api/constants.ts';
@@ -15,6 +14,7 @@ import { ControllerState } from '../../operator/controller/state.ts';
 import { RESOURCE_OF_KIND, WorkloadReconciler } from '../../operator/controller/workloads.ts';
 import { createEventRecorder } from '../../operator/events.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
+import { loadAccess } from '../../operator/kube/kubeconfig.ts';
 import { KubeApiError } from '../../operator/kube/errors.ts';
 import { InformerGroup } from '../../operator/kube/informer-group.ts';
 import { stripForCache } from '../../operator/kube/informer.ts';
@@ -35,6 +35,7 @@ import {
   installOperatorRbac,
   monitor,
   ref,
+  rolling,
   scoped,
   startOperator,
   statusOf,
@@ -123,9 +124,7 @@ describe('an optimistic-concurrency conflict', () => {
     await cluster.apply(mon);
 
     // The operator's own pieces, in process, under the chart's RBAC.
-    const kc = new KubeConfig();
-    kc.loadFromFile(install!.kubeconfigPath);
-    const client = await KubeClient.fromKubeConfig(kc);
+    const client = KubeClient.fromAccess(await loadAccess(install!.kubeconfigPath));
     const logger = pino({ level: 'silent' });
     const common = { client, clock: systemClock, logger };
     const kinds: WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
@@ -247,6 +246,11 @@ describe('an invalid monitor that slipped past the schema', () => {
     await using s = await scoped(cluster, install!, 'invalid');
     const ns = s.ns.name;
     await cluster.apply(deployment(ns, 'web', { monitored: 'true' }));
+    // Settled first: the Deployment's own rollout must not count as the operator's activity.
+    await cluster.waitForObject(
+      ref('Deployment', ns, 'web'),
+      (o) => !rolling(o as Parameters<typeof rolling>[0]),
+    );
     // Requests above limits: the API server's schema and CEL cannot compare quantities.
     await cluster.apply(
       monitor(ns, 'mon', {
