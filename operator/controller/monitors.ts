@@ -47,11 +47,18 @@ export interface MonitorReconcilerDeps {
 }
 
 const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+const FINALIZE_REQUEUE_MS = 30_000;
 
 export class MonitorReconciler {
   readonly #d: MonitorReconcilerDeps;
   /** PodMonitor bodies last applied, by monitor key (skip identical writes). */
   readonly #podMonitors = new Map<string, string>();
+  /**
+   * When a deleted monitor last enqueued the workloads still carrying it. Every workload
+   * reconcile enqueues its monitor, so kicking them on each pass would spin while they wait
+   * for rollout slots; the limiter wakes them when a slot frees, this only bounds a miss.
+   */
+  readonly #kicked = new Map<string, number>();
 
   constructor(deps: MonitorReconcilerDeps) {
     this.#d = deps;
@@ -65,6 +72,7 @@ export class MonitorReconciler {
     if (!monitor) {
       // Its PodMonitor goes with it (owner reference); forget what we knew.
       this.#podMonitors.delete(key);
+      this.#kicked.delete(key);
       return undefined;
     }
     const log = d.logger.child({ kind: KIND, namespace: ref.namespace, name: ref.name });
@@ -233,17 +241,22 @@ export class MonitorReconciler {
     for (const kind of KINDS) {
       for (const w of d.workloads[kind].list(ns)) {
         if (currentInjection(w).monitor === monitor.metadata.name) {
-          const wKey = workloadKey(kind, ns, w.metadata.name);
-          carrying.push(wKey);
-          d.enqueueWorkload(wKey);
+          carrying.push(workloadKey(kind, ns, w.metadata.name));
         }
       }
     }
     if (carrying.length > 0) {
+      const now = d.clock.now();
+      const last = this.#kicked.get(key);
+      if (last === undefined || now - last >= FINALIZE_REQUEUE_MS) {
+        this.#kicked.set(key, now);
+        for (const wKey of carrying) d.enqueueWorkload(wKey);
+      }
       log.debug({ remaining: carrying.length }, 'waiting for injections to be removed');
       // Workload events bring us back; the requeue bounds the wait if one is missed.
-      return { requeueAfterMs: 30_000 };
+      return { requeueAfterMs: FINALIZE_REQUEUE_MS };
     }
+    this.#kicked.delete(key);
     await this.#removeFinalizer(path, monitor);
     this.#podMonitors.delete(key);
     log.info('every injection removed; finalizer removed');

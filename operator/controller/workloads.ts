@@ -148,6 +148,9 @@ export class WorkloadReconciler {
     const phase = rolloutState(workload, { now: d.clock.now() }).phase;
     const needsSlot = phase !== 'Paused' && phase !== 'OnDelete';
     const maxConcurrent = respMonitor?.spec.rollout?.maxConcurrent ?? 1;
+    // A slot held from an earlier write stays held if this write fails: that rollout (say a
+    // removal the cache has not caught up with) may still be under way.
+    const heldBefore = d.limiter.holds(key);
     if (needsSlot && !d.limiter.tryAcquire(key, responsible, maxConcurrent)) {
       if (plan.type === 'apply') {
         this.#record(key, winnerKey, {
@@ -169,7 +172,7 @@ export class WorkloadReconciler {
     try {
       written = await d.client.apply<KubeObject>(path, body, { fieldManager: FIELD_MANAGER });
     } catch (err) {
-      d.limiter.release(key);
+      if (!heldBefore) d.limiter.release(key);
       if (isApiError(err, 'apply-conflict') && plan.type === 'apply') {
         return this.#conflict(key, workload, winnerKey, plan.desired.hash, err, log);
       }
