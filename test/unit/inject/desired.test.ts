@@ -61,7 +61,7 @@ describe('desiredPodTemplate', () => {
       capabilities: { drop: ['ALL'] },
     });
     expect(exporter.resources).toEqual({
-      requests: { cpu: '10m', memory: '64Mi' },
+      requests: { cpu: '10m', memory: '96Mi' },
       limits: { cpu: '200m', memory: '128Mi' },
     });
     expect(exporter.volumeMounts).toEqual([
