@@ -1,6 +1,7 @@
 // Generates operator/api/v1alpha1.ts (TypeScript types, the CRD revision and the
-// openAPIV3Schema as data) from the CRD YAML, the single source of truth. Run it with
-// `npm run generate:api`; `--check` exits 1 when the committed file is stale.
+// openAPIV3Schema as data) and the chart's copy of the CRD from the CRD YAML, the single
+// source of truth. Run it with `npm run generate:api`; `--check` exits 1 when a committed
+// output is stale.
 // A unit test regenerates the module and compares, so the two can never drift.
 
 import { readFile, writeFile } from 'node:fs/promises';
@@ -14,6 +15,11 @@ export const CRD_PATH = join(
   '../../crds/sidecarmonitor.io_sidecarmonitors.yaml',
 );
 export const OUTPUT_PATH = join(import.meta.dirname, 'v1alpha1.ts');
+/** Helm installs the CRD from the chart's own crds/: a byte-for-byte copy. */
+export const CHART_CRD_PATH = join(
+  import.meta.dirname,
+  '../../charts/sidecar-monitor/crds/sidecarmonitor.io_sidecarmonitors.yaml',
+);
 
 /** Readable names for schema nodes, by path; other objects get a PascalCase path name. */
 const TYPE_NAMES: Record<string, string> = {
@@ -211,14 +217,21 @@ export async function generateApiModule(crdText: string): Promise<string> {
 
 export async function main(argv: string[]): Promise<number> {
   const check = argv.includes('--check');
-  const generated = await generateApiModule(await readFile(CRD_PATH, 'utf8'));
+  const crd = await readFile(CRD_PATH, 'utf8');
+  const outputs: [string, string][] = [
+    [OUTPUT_PATH, await generateApiModule(crd)],
+    [CHART_CRD_PATH, crd],
+  ];
   if (check) {
-    const current = await readFile(OUTPUT_PATH, 'utf8').catch(() => '');
-    if (current === generated) return 0;
-    console.error(`${OUTPUT_PATH} is stale: run npm run generate:api`);
-    return 1;
+    let stale = 0;
+    for (const [file, wanted] of outputs) {
+      if ((await readFile(file, 'utf8').catch(() => '')) === wanted) continue;
+      console.error(`${file} is stale: run npm run generate:api`);
+      stale = 1;
+    }
+    return stale;
   }
-  await writeFile(OUTPUT_PATH, generated);
+  for (const [file, text] of outputs) await writeFile(file, text);
   return 0;
 }
 
