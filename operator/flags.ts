@@ -185,8 +185,3 @@ export function parseOperatorFlags(
     return new FlagError(flag, message, { cause: err });
   }
 }
-
-/** Whether image may be injected: exact match, or a prefix pattern ending in '*'. */
-export function imageAllowed(image: string, allowed: readonly string[]): boolean {
-  return allowed.some((a) => (a.endsWith('*') ? image.startsWith(a.slice(0, -1)) : image === a));
-}

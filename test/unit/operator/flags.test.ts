@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, imageAllowed, parseOperatorFlags } from '../../../operator/flags.ts';
+import { FlagError, parseOperatorFlags } from '../../../operator/flags.ts';
+import { imageAllowed } from '../../../operator/inject/images.ts';
 
 describe('parseOperatorFlags', () => {
   it('has production defaults', () => {
