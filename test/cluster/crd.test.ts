@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { releaseMonitors } from '../operator/support.ts';
 import { KubeApiError, testCluster, type KubeObject, type TestNamespace } from './harness.ts';
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
@@ -36,6 +37,9 @@ beforeAll(async () => {
 afterAll(async () => {
   // Deleting the CRD deletes every monitor; it must be gone before the next file may
   // want to install it fresh. The namespace controller finishes in the background.
+  // Monitors another file left with the operator's finalizer (no operator runs now)
+  // would hold the CRD in Terminating.
+  await releaseMonitors(cluster);
   await cluster.remove(crdRef);
   await cluster.waitForDeletion(crdRef);
   await ns.delete();

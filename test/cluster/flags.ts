@@ -112,5 +112,9 @@ export function kwokArgs(kubeconfig: string): string[] {
     `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
     '--cidr=10.244.0.0/16',
     '--node-ip=10.0.0.1',
+    // Without node leases kwok reports Node status only about every 53 s, past the
+    // controller manager's 50 s grace period: Nodes would flap to Unknown and every Pod
+    // on them be marked NotReady (which kwok never undoes), stalling rollouts.
+    '--node-lease-duration-seconds=40',
   ];
 }

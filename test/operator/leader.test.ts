@@ -45,7 +45,10 @@ test('only the Lease holder writes; killing it hands over within the lease durat
   expect(await one.metric('sidecar_monitor_operator_leader')).toBe(1);
   expect(await two.metric('sidecar_monitor_operator_leader')).toBe(0);
 
-  await cluster.apply([deployment(ns.name, 'a', { monitored: 'true' }), monitor(ns.name, 'mon')]);
+  await cluster.apply([
+    deployment(ns.name, 'a', { monitored: 'true' }),
+    monitor(ns.name, 'mon', { rollout: { maxConcurrent: 5 } }),
+  ]);
   await cluster.waitForObject(ref('Deployment', ns.name, 'a'), injected);
   expect(await one.metric('sidecar_monitor_operator_workload_writes_total')).toBe(1);
   // The standby never even started its informers, let alone wrote.

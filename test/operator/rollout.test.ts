@@ -60,7 +60,7 @@ describe('rollout rate limits', () => {
       (o) => statusOf(o).injectedWorkloads === 6 && condition(o, 'Ready')?.status === 'True',
       { timeoutMs: 180_000 },
     );
-    expect(tracker.max).toBe(2);
+    expect(tracker.max, tracker.timeline()).toBe(2);
     // Waiting workloads were reported as such while they waited.
     expect(s.operator.logs.some((l) => l.msg === 'no rollout slot free; waiting')).toBe(true);
     expect(statusOf(m).workloads?.every((w) => w.state === 'Injected')).toBe(true);
@@ -92,7 +92,7 @@ describe('rollout rate limits', () => {
           { timeoutMs: 180_000 },
         );
       }
-      expect(tracker.max).toBe(2);
+      expect(tracker.max, tracker.timeline()).toBe(2);
       expect(
         await op.metric('sidecar_monitor_operator_workload_writes_total', { action: 'inject' }),
       ).toBe(6);
@@ -123,7 +123,7 @@ describe('rollout rate limits', () => {
         },
         { timeoutMs: 180_000 },
       );
-      expect(tracker.max).toBe(2);
+      expect(tracker.max, tracker.timeline()).toBe(2);
       expect(
         await op.metric('sidecar_monitor_operator_workload_writes_total', { action: 'update' }),
       ).toBe(6);
@@ -136,7 +136,7 @@ describe('rollout rate limits', () => {
       }
       await settled(a.name, names);
       await settled(b.name, names);
-      expect(tracker.max).toBe(2);
+      expect(tracker.max, tracker.timeline()).toBe(2);
       for (const ns of [a.name, b.name]) {
         for (const n of names)
           expect(injected(await cluster.get(ref('Deployment', ns, n)))).toBe(false);

@@ -1,10 +1,12 @@
 // Test support for the operator's integration tests: the chart's RBAC rendered by the
 // real `helm template` and applied, the operator run as a real child process under that
 // ServiceAccount, and builders for the workloads the scenarios use.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { afterAll, onTestFailed } from 'vitest';
+import { killTracked, reapOnExit } from '../support/reap.ts';
 import {
   parseObjects,
   type KubeObject,
@@ -34,15 +36,18 @@ export async function installOperatorRbac(
   cluster: TestCluster,
   options: { watchNamespaces?: readonly string[] } = {},
 ): Promise<Install> {
+  const crd = {
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    name: 'sidecarmonitors.sidecarmonitor.io',
+  };
+  // A CRD another file deleted may still be going: applying to it would not revive it.
+  if ((await cluster.tryGet(crd))?.metadata.deletionTimestamp !== undefined) {
+    await releaseMonitors(cluster);
+    await cluster.waitForDeletion(crd);
+  }
   await cluster.applyFile(CRD_FILE);
-  await cluster.waitForCondition(
-    {
-      apiVersion: 'apiextensions.k8s.io/v1',
-      kind: 'CustomResourceDefinition',
-      name: 'sidecarmonitors.sidecarmonitor.io',
-    },
-    'Established',
-  );
+  await cluster.waitForCondition(crd, 'Established');
   const namespace = await cluster.namespace('smon-system');
   const release = namespace.name.replace('smon-system', 'smon');
   const args = [
@@ -114,13 +119,7 @@ export interface OperatorProcess extends AsyncDisposable {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-afterAll(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+afterAll(killTracked);
 
 export interface StartOptions {
   install: Install;
@@ -164,7 +163,7 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, KUBECONFIG: install.kubeconfigPath },
   });
-  running.add(child);
+  reapOnExit(child);
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let stderr = '';
@@ -182,7 +181,6 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('exit', (code, signal) => {
-      running.delete(child);
       for (const w of waiters) w();
       resolve({ code, signal });
     });
@@ -232,6 +230,20 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
       .map((l) => JSON.stringify(l))
       .join('\n')}\nstderr: ${stderr.slice(-2000)}`;
 
+  onTestFailed(() => {
+    if (process.env.SMON_DEBUG_LOG_DIR) {
+      writeFileSync(
+        `${process.env.SMON_DEBUG_LOG_DIR}/operator-${String(child.pid)}.log`,
+        logs.map((l) => JSON.stringify(l)).join('\n'),
+      );
+    }
+    console.error(
+      `operator ${options.identity ?? String(child.pid)} log (last 120 lines):\n${logs
+        .slice(-120)
+        .map((l) => JSON.stringify(l))
+        .join('\n')}`,
+    );
+  });
   const serving = await waitForLog('its listen address', (l) => typeof l.address === 'string');
   const url = String(serving.address);
   const proc: OperatorProcess = {
@@ -299,6 +311,32 @@ export interface Scoped extends AsyncDisposable {
  * reconciles are its own). Disposal stops the operator (releasing the lease), then
  * deletes the namespace.
  */
+/**
+ * Drops our finalizer from every SidecarMonitor (in `namespace`, or everywhere) once no
+ * operator runs to honour it: a monitor left with it would keep its namespace, and any
+ * later CRD deletion, terminating forever.
+ */
+export async function releaseMonitors(cluster: TestCluster, namespace?: string): Promise<void> {
+  const monitors = await cluster
+    .list({ apiVersion: MONITOR_API, kind: 'SidecarMonitor', ...(namespace ? { namespace } : {}) })
+    .catch(() => []);
+  for (const m of monitors) {
+    if (!m.metadata.finalizers?.length) continue;
+    const path = await cluster.objects.path({
+      apiVersion: MONITOR_API,
+      kind: 'SidecarMonitor',
+      namespace: m.metadata.namespace,
+      name: m.metadata.name,
+    });
+    await cluster.rest
+      .request('PATCH', path, {
+        contentType: 'application/merge-patch+json',
+        body: { metadata: { finalizers: null } },
+      })
+      .catch(() => undefined);
+  }
+}
+
 export async function scoped(
   cluster: TestCluster,
   install: Install,
@@ -313,19 +351,12 @@ export async function scoped(
     await ns.delete();
     throw err;
   }
-  onTestFailed(() => {
-    console.error(
-      `operator log (last 80 lines):\n${operator.logs
-        .slice(-80)
-        .map((l) => JSON.stringify(l))
-        .join('\n')}`,
-    );
-  });
   return {
     ns,
     operator,
     async [Symbol.asyncDispose]() {
       await operator[Symbol.asyncDispose]();
+      await releaseMonitors(cluster, ns.name);
       await ns.delete();
     },
   };
@@ -521,6 +552,8 @@ export interface RolloutTracker extends AsyncDisposable {
   readonly max: number;
   readonly current: number;
   reset(): void;
+  /** Every change of the rolling set since start (or reset), for failure messages. */
+  timeline(): string;
 }
 
 /**
@@ -535,6 +568,8 @@ export async function trackRollouts(
   const watch = new Watch(cluster.kubeConfig());
   const states = new Map<string, boolean>();
   let max = 0;
+  let log: string[] = [];
+  const started = Date.now();
   const controllers: AbortController[] = [];
   const count = (): number => [...states.values()].filter(Boolean).length;
   let stopped = false;
@@ -556,8 +591,20 @@ export async function trackRollouts(
         const ns = obj.metadata.namespace ?? '';
         if (!wanted.has(ns)) return;
         const key = `${ns}/${obj.metadata.name}`;
+        const was = states.get(key) ?? false;
         if (type === 'DELETED') states.delete(key);
         else states.set(key, rolling(obj));
+        const now = states.get(key) ?? false;
+        if (now !== was) {
+          log.push(
+            `${((Date.now() - started) / 1000).toFixed(1)}s ${key} ${now ? 'starts' : 'done'} (rolling: ${[
+              ...states,
+            ]
+              .filter(([, r]) => r)
+              .map(([k]) => k)
+              .join(', ')}) ${JSON.stringify(obj.status ?? {})}`,
+          );
+        }
         max = Math.max(max, count());
       },
       // The client ends quiet watches after 30 s: carry on from the last event.
@@ -586,6 +633,10 @@ export async function trackRollouts(
     },
     reset() {
       max = count();
+      log = [];
+    },
+    timeline() {
+      return log.join('\n');
     },
     [Symbol.asyncDispose]() {
       stopped = true;

@@ -1,18 +1,14 @@
 // The operator as the chart runs it, but as a local process (there is no kubelet): the
 // container args of the installed Deployment, the env its fieldRefs would give, and a
 // kubeconfig that impersonates the chart's ServiceAccount, so the chart's RBAC applies.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { KubeObject } from '../../cluster/harness.ts';
 import type { DeploymentSpec } from './chart.ts';
+import { reapOnExit } from '../../support/reap.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../../..');
-
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
 
 export interface OperatorProcess extends AsyncDisposable {
   /** http://127.0.0.1:<port> of /metrics, /healthz, /readyz. */
@@ -54,12 +50,11 @@ export async function operatorFromDeployment(
       POD_NAMESPACE: options.deployment.metadata.namespace,
     },
   });
-  running.add(child);
+  reapOnExit(child);
   let output = '';
   let address: string | undefined;
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code) => {
-      running.delete(child);
       resolve(code);
     });
   });
