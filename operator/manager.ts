@@ -253,6 +253,9 @@ export class Manager {
         logger,
         namespaces: namespaceStatus,
         enqueueMonitor,
+        enqueueWorkload: (key) => {
+          workloadQueue.add(key);
+        },
       },
       FINALIZER,
     );

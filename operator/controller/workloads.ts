@@ -59,6 +59,8 @@ export interface WorkloadReconcilerDeps {
   namespaces: NamespaceStatus;
   /** Asks for a status update of a monitor (batched). */
   enqueueMonitor: (key: string) => void;
+  /** Asks for a workload to be reconciled again. */
+  enqueueWorkload: (key: string) => void;
 }
 
 type Plan =
@@ -181,7 +183,7 @@ export class WorkloadReconciler {
     }
     if (needsSlot) d.limiter.written(key, written.metadata.generation);
     else d.limiter.release(key);
-    d.state.failures.delete(key);
+    this.#clearFailure(key);
     d.state.conflicts.delete(key);
 
     if (plan.type === 'apply') {
@@ -314,13 +316,13 @@ export class WorkloadReconciler {
     if (!winner || !winnerKey) {
       followRemoval();
       d.state.records.delete(key);
-      d.state.failures.delete(key);
+      this.#clearFailure(key);
       return undefined;
     }
     const desired = desiredInjection(workload, winner, this.#facts(current), d.defaults);
     if (desired.outcome !== 'Injected') {
       followRemoval();
-      d.state.failures.delete(key);
+      this.#clearFailure(key);
       this.#record(key, winnerKey, {
         ...base,
         state: 'Skipped',
@@ -375,7 +377,7 @@ export class WorkloadReconciler {
       });
       return undefined;
     }
-    d.state.failures.delete(key);
+    this.#clearFailure(key);
     if (rollout.phase === 'Progressing') {
       this.#record(key, winnerKey, {
         ...common,
@@ -390,6 +392,23 @@ export class WorkloadReconciler {
     }
     this.#record(key, winnerKey, { ...common, state: 'Injected', ...this.#notes(desired) });
     return undefined;
+  }
+
+  /**
+   * Forgets a workload's failed rollout. When that lifts its monitor's halt, the workloads
+   * the halt held back are reconciled again: nothing else would wake them.
+   */
+  #clearFailure(key: string): void {
+    const d = this.#d;
+    const failure = d.state.failures.get(key);
+    if (!failure) return;
+    d.state.failures.delete(key);
+    if (d.state.halted(failure.monitor)) return;
+    for (const [other, record] of d.state.records) {
+      if (record.monitor === failure.monitor && record.reason === 'RolloutsHalted') {
+        d.enqueueWorkload(other);
+      }
+    }
   }
 
   #afterRemoval(
@@ -464,7 +483,7 @@ export class WorkloadReconciler {
     const d = this.#d;
     const old = d.state.records.get(key);
     d.state.records.delete(key);
-    d.state.failures.delete(key);
+    this.#clearFailure(key);
     d.state.conflicts.delete(key);
     d.limiter.release(key);
     d.limiter.forget(key);

@@ -209,6 +209,7 @@ describe('an optimistic-concurrency conflict', () => {
           logger,
           namespaces: new NamespaceStatus(client, systemClock),
           enqueueMonitor: () => undefined,
+          enqueueWorkload: () => undefined,
         },
         FINALIZER,
       );
