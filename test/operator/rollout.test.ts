@@ -194,20 +194,30 @@ describe('a rollout stuck past its progress deadline', () => {
     const events = await cluster.list({ apiVersion: 'v1', kind: 'Event', namespace: ns });
     expect(events.some((e) => (e as { reason?: string }).reason === 'RolloutFailed')).toBe(true);
 
-    // The quota goes: the stuck rollout completes, the halt lifts, the other one follows.
+    // The quota goes and the person restarts the stuck rollout (the ReplicaSet controller
+    // would retry by itself, but after minutes of backoff): it completes, the halt lifts,
+    // the other one follows.
     await cluster.remove({
       apiVersion: 'v1',
       kind: 'ResourceQuota',
       namespace: ns,
       name: 'memory',
     });
+    const restarted = await cluster.kubectl([
+      'rollout',
+      'restart',
+      '-n',
+      ns,
+      `deployment/${failed[0]!.name}`,
+    ]);
+    expect(restarted.code, restarted.stderr).toBe(0);
     const recovered = await cluster.waitForObject(
       ref('SidecarMonitor', ns, 'mon'),
       (o) => statusOf(o).injectedWorkloads === 2 && condition(o, 'Ready')?.status === 'True',
       { timeoutMs: 180_000 },
     );
     expect(condition(recovered, 'Degraded')?.status).toBe('False');
-  });
+  }, 360_000);
 
   test('Pod Security "restricted" rejecting the pods: RolloutFailed and Degraded', async () => {
     await using s = await scoped(cluster, install!, 'psa');
