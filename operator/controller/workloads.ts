@@ -261,6 +261,18 @@ export class WorkloadReconciler {
       return { type: 'none' };
     }
     if (current.present) {
+      const ns = workload.metadata.namespace ?? '';
+      const owner =
+        current.monitor === undefined ? undefined : this.#d.monitors.get(ns, current.monitor);
+      if (
+        current.monitor !== undefined &&
+        owner?.metadata.finalizers?.includes(this.#finalizer) !== true
+      ) {
+        // Its monitor is not ours yet (unseen, or not yet carrying our finalizer): a
+        // GitOps sync may apply a workload rendered by `inject` before its monitor.
+        // Removing now would fight that sync; a true leftover is `cleanup`'s to remove.
+        return { type: 'none' };
+      }
       return {
         type: 'remove',
         responsible: previousOwner ?? '',
