@@ -212,19 +212,46 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return file;
     };
     const rest = createRestClient(adminCreds, 'sidecar-monitor-test-harness');
+    const launchControllerManager = (): Component =>
+      launch(
+        'kube-controller-manager',
+        controllerManagerArgs(
+          componentKubeconfig('kube-controller-manager', 'controllerManager'),
+          files,
+        ),
+      );
+    /**
+     * After an API server restart the controller manager's informers can take minutes to
+     * come back (its first relists meet 403s before the API server's RBAC cache is warm,
+     * and back off): namespaces made meanwhile got no `default` ServiceAccount. A fresh
+     * controller manager, checked by a namespace that gets one, is whole again.
+     */
+    const renewControllerManager = async (): Promise<void> => {
+      const old = components.get('kube-controller-manager');
+      if (old === undefined) return;
+      retiring.add(old);
+      await old.stop(5_000);
+      const kcm = launchControllerManager();
+      const probe = `harness-probe-${String(Date.now())}`;
+      await rest.request('POST', '/api/v1/namespaces', {
+        body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: probe } },
+      });
+      await waitReady(
+        kcm,
+        `kube-controller-manager to create ServiceAccount ${probe}/default`,
+        readyTimeoutMs,
+        () => exists(rest, `/api/v1/namespaces/${probe}/serviceaccounts/default`),
+        logger,
+      );
+      await rest.request('DELETE', `/api/v1/namespaces/${probe}`);
+    };
 
     try {
       // The rest start together and are checked together.
       let controllersReady: Promise<void> = Promise.resolve();
       const readiness: Promise<void>[] = [];
       if (wantKcm) {
-        const kcm = launch(
-          'kube-controller-manager',
-          controllerManagerArgs(
-            componentKubeconfig('kube-controller-manager', 'controllerManager'),
-            files,
-          ),
-        );
+        const kcm = launchControllerManager();
         // The ServiceAccount controller creating `default` in `default` means the
         // informers synced and the controllers run.
         controllersReady = waitReady(
@@ -318,6 +345,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         if (components.get('kube-apiserver')?.exit() === undefined) return;
         const t = performance.now();
         await startApiServer(apiPort);
+        await renewControllerManager();
         logger.info({ server, ms: Math.round(performance.now() - t) }, 'kube-apiserver started');
       },
       async stop(): Promise<void> {
