@@ -234,6 +234,16 @@ describe.each(valueSets)('values: $name', (set) => {
     expect(yaml).not.toMatch(/[ \t]+$/m);
   });
 
+  it('puts extraLabels and extraAnnotations on every object it makes (the CRD ships as crds/ has it)', () => {
+    const labels = (values.extraLabels ?? {}) as Record<string, string>;
+    const annotations = (values.extraAnnotations ?? {}) as Record<string, string>;
+    for (const o of objects.filter((x) => x.kind !== 'CustomResourceDefinition')) {
+      const what = `${o.kind}/${o.metadata.name ?? ''}`;
+      expect(o.metadata.labels ?? {}, what).toMatchObject(labels);
+      expect(o.metadata.annotations ?? {}, what).toMatchObject(annotations);
+    }
+  });
+
   it('runs the operator hardened: non-root, read-only root, no capabilities, resources, probes', () => {
     const spec = deploymentSpec(objects);
     const pod = spec.template.spec;
