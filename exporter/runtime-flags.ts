@@ -23,17 +23,27 @@ export const EXPORTER_NODE_FLAGS: readonly string[] = [
 export const NODE_FLAGS_ENV = 'SIDECAR_MONITOR_NODE_FLAGS';
 
 /**
- * The argv to re-execute with, or undefined when the flags are already in place (or turned
- * off). Pure: the caller passes the process's facts.
+ * The argv to re-execute with so that `flags` apply, or undefined when they are already in
+ * place (or turned off). Pure: the caller passes the process's facts. The operator uses it
+ * too, with its own flags.
  */
 export function reexecArgv(
+  flags: readonly string[],
   execPath: string,
   execArgv: readonly string[],
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): string[] | undefined {
   if (env[NODE_FLAGS_ENV] === 'off') return undefined;
-  if (EXPORTER_NODE_FLAGS.every((flag) => execArgv.includes(flag))) return undefined;
-  const missing = EXPORTER_NODE_FLAGS.filter((flag) => !execArgv.includes(flag));
+  const missing = flags.filter((flag) => !execArgv.includes(flag));
+  if (missing.length === 0) return undefined;
   return [execPath, ...missing, ...execArgv, ...argv.slice(1)];
+}
+
+/** Re-executes this process (same pid) with `flags` when they are missing; else returns. */
+export function ensureNodeFlags(flags: readonly string[]): void {
+  const again = reexecArgv(flags, process.execPath, process.execArgv, process.argv, process.env);
+  if (again !== undefined && typeof process.execve === 'function') {
+    process.execve(process.execPath, again, process.env);
+  }
 }

@@ -135,7 +135,9 @@ describe('concurrency helpers', () => {
 describe('Node flags', () => {
   it('re-executes once with the flags that are missing, keeping the rest of argv', () => {
     const argv = ['/usr/bin/node', '/app/bin/sidecar-monitor.js', 'exporter', '--listen=:9477'];
-    expect(reexecArgv('/usr/bin/node', ['--enable-source-maps'], argv, {})).toEqual([
+    expect(
+      reexecArgv(EXPORTER_NODE_FLAGS, '/usr/bin/node', ['--enable-source-maps'], argv, {}),
+    ).toEqual([
       '/usr/bin/node',
       ...EXPORTER_NODE_FLAGS,
       '--enable-source-maps',
@@ -143,9 +145,13 @@ describe('Node flags', () => {
       'exporter',
       '--listen=:9477',
     ]);
-    expect(reexecArgv('/usr/bin/node', [...EXPORTER_NODE_FLAGS], argv, {})).toBeUndefined();
     expect(
-      reexecArgv('/usr/bin/node', [], argv, { SIDECAR_MONITOR_NODE_FLAGS: 'off' }),
+      reexecArgv(EXPORTER_NODE_FLAGS, '/usr/bin/node', [...EXPORTER_NODE_FLAGS], argv, {}),
+    ).toBeUndefined();
+    expect(
+      reexecArgv(EXPORTER_NODE_FLAGS, '/usr/bin/node', [], argv, {
+        SIDECAR_MONITOR_NODE_FLAGS: 'off',
+      }),
     ).toBeUndefined();
   });
 });
