@@ -49,7 +49,8 @@ describe('deleting a monitor', () => {
     expect(m.metadata.finalizers).toContain(FINALIZER);
 
     await cluster.remove(monRef);
-    await cluster.waitForDeletion(monRef);
+    // The finalizer waits for both removals to roll out (real pods through kwok).
+    await cluster.waitForDeletion(monRef, { timeoutMs: 120_000 });
     for (const name of ['a', 'b']) {
       const d = await cluster.get(ref('Deployment', ns, name));
       expect(injected(d), name).toBe(false);
