@@ -116,8 +116,17 @@ interface ExecConfig {
 
 function execToken(io: LoaderIo, exec: ExecConfig, source: string): () => Promise<string> {
   let cached: { token: string; expires: number } | undefined;
+  // Concurrent requests share one run of the plugin.
+  let running: Promise<string> | undefined;
   return async () => {
     if (cached && io.now() < cached.expires) return cached.token;
+    running ??= refresh().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  async function refresh(): Promise<string> {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(io.env)) if (v !== undefined) env[k] = v;
     Object.assign(env, exec.env, {
@@ -150,7 +159,7 @@ function execToken(io: LoaderIo, exec: ExecConfig, source: string): () => Promis
     const expires = expiry ? Date.parse(expiry) - 30_000 : Number.POSITIVE_INFINITY;
     cached = { token, expires: Number.isFinite(expires) || expiry === undefined ? expires : 0 };
     return token;
-  };
+  }
 }
 
 async function readMaterial(

@@ -161,6 +161,15 @@ describe('accessFromKubeconfig', () => {
     );
   });
 
+  it('requests that need a token at the same time share one run of the exec plugin', async () => {
+    const fs = io({});
+    const a = await accessFromKubeconfig(kubeconfig({ exec: { command: 'x' } }), '/cfg/config', fs);
+    fs.plugin.out = JSON.stringify({ status: { token: 't' } });
+    const all = await Promise.all([a.headers(), a.headers(), a.headers()]);
+    expect(all.map((h) => h.Authorization)).toEqual(['Bearer t', 'Bearer t', 'Bearer t']);
+    expect(fs.runs).toHaveLength(1);
+  });
+
   it('an exec plugin that prints no token is an error', async () => {
     const fs = io({});
     const a = await accessFromKubeconfig(kubeconfig({ exec: { command: 'x' } }), '/cfg/config', fs);
