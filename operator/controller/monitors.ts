@@ -55,6 +55,8 @@ const FINALIZE_REQUEUE_MS = 30_000;
  * duration, which keeps status writes to about a tenth of the time.
  */
 const STATUS_COST_FACTOR = 10;
+/** However slow the API server, a status is never more than this much behind. */
+const STATUS_MAX_WAIT_MS = 5_000;
 
 export class MonitorReconciler {
   readonly #d: MonitorReconcilerDeps;
@@ -172,8 +174,9 @@ export class MonitorReconciler {
     const d = this.#d;
     const last = this.#statusWrites.get(key);
     if (last !== undefined) {
-      const wait = last.at + STATUS_COST_FACTOR * last.tookMs - d.clock.now();
-      if (wait > 0) return wait;
+      const due = last.at + Math.min(STATUS_COST_FACTOR * last.tookMs, STATUS_MAX_WAIT_MS);
+      const remaining = due - d.clock.now();
+      if (remaining > 0) return remaining;
     }
     const input: Parameters<typeof buildStatus>[0] = {
       generation: monitor.metadata.generation,
