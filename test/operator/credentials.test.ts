@@ -9,30 +9,27 @@ import { testCluster } from '../cluster/harness.ts';
 import {
   deployment,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   startOperator,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
+const install = useOperatorInstall(cluster);
 let dir: string | undefined;
 
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
+beforeAll(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'smon-exec-'));
 });
 
-afterAll(async () => {
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
-  await install?.[Symbol.asyncDispose]();
 });
 
 test('an exec credential plugin supplying a ServiceAccount token', async () => {
   await using ns = await cluster.namespace('exec');
-  const { namespace, name } = install!.serviceAccount;
+  const { namespace, name } = install().serviceAccount;
   const request = await cluster.rest.request<{ status: { token: string } }>(
     'POST',
     `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`,
@@ -86,7 +83,7 @@ test('an exec credential plugin supplying a ServiceAccount token', async () => {
     }),
   );
   await using operator = await startOperator({
-    install: { ...install!, kubeconfigPath: kubeconfig },
+    install: { ...install(), kubeconfigPath: kubeconfig },
     namespaces: [ns.name],
   });
   expect(operator.logs.find((l) => typeof l.address === 'string')).toMatchObject({

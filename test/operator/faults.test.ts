@@ -1,7 +1,7 @@
 // Scenario 8: faults. A killed operator, an API server restart, an optimistic-concurrency
 // conflict, an invalid monitor, and an installed CRD older than the operator.
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { DEFAULT_EXPORTER_RESOURCES } from '../../operator/api/constants.ts';
 import type { WorkloadKind } from '../../operator/api/v1alpha1.ts';
 import { KeyedBackoff } from '../../operator/backoff.ts';
@@ -31,26 +31,17 @@ import {
   deployment,
   EXPORTER_IMAGE,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   rolling,
   scoped,
   startOperator,
   statusOf,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 describe('a killed operator', () => {
   test('restarted, converges with no duplicate container and no lost injection', async () => {
@@ -59,7 +50,7 @@ describe('a killed operator', () => {
     await cluster.apply(names.map((n) => deployment(ns.name, n, { monitored: 'true' })));
     await cluster.apply(monitor(ns.name, 'mon', { rollout: { maxConcurrent: 2 } }));
     {
-      await using first = await startOperator({ install: install!, namespaces: [ns.name] });
+      await using first = await startOperator({ install: install(), namespaces: [ns.name] });
       await first.waitForLog(
         'a first injection',
         (l) => typeof l.msg === 'string' && l.msg.startsWith('exporter injected'),
@@ -69,7 +60,7 @@ describe('a killed operator', () => {
     }
     const partial = await Promise.all(names.map((n) => cluster.get(ref('Deployment', ns.name, n))));
     expect(partial.filter(injected).length).toBeLessThan(names.length);
-    await using second = await startOperator({ install: install!, namespaces: [ns.name] });
+    await using second = await startOperator({ install: install(), namespaces: [ns.name] });
     await cluster.waitForObject(
       ref('SidecarMonitor', ns.name, 'mon'),
       (o) =>
@@ -88,7 +79,7 @@ describe('a killed operator', () => {
 describe('an API server restart', () => {
   test('watches recover on their own (API server down for 10 s)', async () => {
     // A lease longer than the outage: this test is about the informers, not a failover.
-    await using s = await scoped(cluster, install!, 'apirestart', {
+    await using s = await scoped(cluster, install(), 'apirestart', {
       args: ['--lease-duration', '60', '--renew-deadline', '40', '--retry-period', '2'],
     });
     const ns = s.ns.name;
@@ -124,7 +115,7 @@ describe('an optimistic-concurrency conflict', () => {
     await cluster.apply(mon);
 
     // The operator's own pieces, in process, under the chart's RBAC.
-    const client = KubeClient.fromAccess(await loadAccess(install!.kubeconfigPath));
+    const client = KubeClient.fromAccess(await loadAccess(install().kubeconfigPath));
     const logger = pino({ level: 'silent' });
     const common = { client, clock: systemClock, logger };
     const kinds: WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
@@ -244,7 +235,7 @@ describe('an optimistic-concurrency conflict', () => {
 
 describe('an invalid monitor that slipped past the schema', () => {
   test('is reported Degraded with the reason, touches nothing, and does not hot-loop', async () => {
-    await using s = await scoped(cluster, install!, 'invalid');
+    await using s = await scoped(cluster, install(), 'invalid');
     const ns = s.ns.name;
     await cluster.apply(deployment(ns, 'web', { monitored: 'true' }));
     // Settled first: the Deployment's own rollout must not count as the operator's activity.
@@ -291,7 +282,7 @@ describe('an installed CRD older than the operator', () => {
       '--overwrite',
     ]);
     try {
-      const operator = await startOperator({ install: install!, wait: 'listening' });
+      const operator = await startOperator({ install: install(), wait: 'listening' });
       const exit = await operator.exited;
       expect(exit.code).toBe(1);
       expect(operator.stderr()).toMatch(

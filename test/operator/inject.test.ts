@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { parseObjects, testCluster } from '../cluster/harness.ts';
 import {
   condition,
@@ -15,26 +15,17 @@ import {
   EXPORTER_IMAGE,
   HASH,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   scoped,
   statefulSet,
   statusOf,
   templateOf,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 const managers = (o: { metadata: { managedFields?: { manager?: string }[] } }): string[] =>
   (o.metadata.managedFields ?? []).map((f) => f.manager ?? '');
@@ -43,7 +34,7 @@ const quiet = (ms = 3000): Promise<void> => new Promise((r) => setTimeout(r, ms)
 
 describe('creating a monitor', () => {
   test('injects every matching Deployment, StatefulSet and DaemonSet and reports it in status', async () => {
-    await using s = await scoped(cluster, install!, 'inject');
+    await using s = await scoped(cluster, install(), 'inject');
     const ns = s.ns.name;
     const selected = { monitored: 'true' };
     await cluster.apply([
@@ -88,7 +79,7 @@ describe('creating a monitor', () => {
 
 describe('a workload starting or stopping to match', () => {
   test('is injected when its labels start matching and restored exactly when they stop', async () => {
-    await using s = await scoped(cluster, install!, 'labels');
+    await using s = await scoped(cluster, install(), 'labels');
     const ns = s.ns.name;
     const [created] = await cluster.apply(deployment(ns, 'web', { monitored: 'false' }));
     const before = templateOf(created!);
@@ -128,7 +119,7 @@ describe('a workload starting or stopping to match', () => {
   });
 
   test('a workload labelled sidecarmonitor.io/inject: "false" is never touched', async () => {
-    await using s = await scoped(cluster, install!, 'optout');
+    await using s = await scoped(cluster, install(), 'optout');
     const ns = s.ns.name;
     await cluster.apply([
       deployment(ns, 'opted', { monitored: 'true', 'sidecarmonitor.io/inject': 'false' }),
@@ -169,7 +160,7 @@ describe('a workload starting or stopping to match', () => {
 
 describe('changing the monitor', () => {
   test('updates each workload exactly once, and writes nothing when nothing changed', async () => {
-    await using s = await scoped(cluster, install!, 'spec');
+    await using s = await scoped(cluster, install(), 'spec');
     const ns = s.ns.name;
     const names = ['a', 'b', 'c'];
     await cluster.apply(names.map((n) => deployment(ns, n, { monitored: 'true' })));
@@ -222,7 +213,7 @@ describe('changing the monitor', () => {
   });
 
   test('a workload already carrying the current hash (rendered by `inject`) counts as injected: no write', async () => {
-    await using s = await scoped(cluster, install!, 'gitops');
+    await using s = await scoped(cluster, install(), 'gitops');
     const ns = s.ns.name;
     // What a GitOps pipeline does: render with `sidecar-monitor inject`, apply as its own manager.
     const mon = monitor(ns, 'mon');

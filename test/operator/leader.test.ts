@@ -1,26 +1,17 @@
 // Scenario 9: two operator replicas under Lease-based leader election.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { testCluster } from '../cluster/harness.ts';
 import {
   deployment,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   startOperator,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 // Short timings so the test is quick; the defaults are 15 s / 10 s / 2 s.
 const timing = ['--lease-duration', '6', '--renew-deadline', '4', '--retry-period', '1'];
@@ -35,10 +26,10 @@ test('only the Lease holder writes; killing it hands over within the lease durat
   const leaseRef = {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    namespace: install!.namespace.name,
-    name: install!.fullname,
+    namespace: install().namespace.name,
+    name: install().fullname,
   };
-  const opts = { install: install!, namespaces: [ns.name], args: timing };
+  const opts = { install: install(), namespaces: [ns.name], args: timing };
   await using one = await startOperator({ ...opts, identity: 'replica-one' });
   await using two = await startOperator({ ...opts, identity: 'replica-two', wait: 'ready' });
   expect(((await cluster.get(leaseRef)) as Lease).spec?.holderIdentity).toBe('replica-one');

@@ -3,32 +3,23 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { testCluster } from '../cluster/harness.ts';
 import {
   condition,
   deployment,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   scoped,
   startOperator,
   statusOf,
   templateOf,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 const managers = (o: { metadata: { managedFields?: { manager?: string }[] } }): string[] =>
   (o.metadata.managedFields ?? []).map((f) => f.manager ?? '');
@@ -36,7 +27,7 @@ const FINALIZER = 'sidecarmonitor.io/cleanup';
 
 describe('deleting a monitor', () => {
   test('its finalizer removes every injection, then lets the monitor go', async () => {
-    await using s = await scoped(cluster, install!, 'delete');
+    await using s = await scoped(cluster, install(), 'delete');
     const ns = s.ns.name;
     const created = await cluster.apply([
       deployment(ns, 'a', { monitored: 'true' }),
@@ -63,7 +54,7 @@ describe('deleting a monitor', () => {
   });
 
   test('in a terminating namespace the finalizer goes without patching workloads', async () => {
-    await using s = await scoped(cluster, install!, 'terminating');
+    await using s = await scoped(cluster, install(), 'terminating');
     const ns = s.ns.name;
     // A finalizer of the test's own keeps the Deployment around while the namespace
     // terminates, so the test can see whether anything patched it.
@@ -119,7 +110,7 @@ describe('sidecar-monitor cleanup', () => {
     }
     {
       await using operator = await startOperator({
-        install: install!,
+        install: install(),
         namespaces: [a.name, b.name],
       });
       for (const ns of [a.name, b.name]) {
@@ -151,7 +142,7 @@ describe('sidecar-monitor cleanup', () => {
       bin,
       'cleanup',
       '--kubeconfig',
-      install!.kubeconfigPath,
+      install().kubeconfigPath,
       '--namespace',
       a.name,
       '--namespace',
@@ -174,7 +165,7 @@ describe('sidecar-monitor cleanup', () => {
 
 describe('two monitors selecting one workload', () => {
   test('the older wins, the other reports Conflict naming it, and takes over when the winner goes', async () => {
-    await using s = await scoped(cluster, install!, 'conflict');
+    await using s = await scoped(cluster, install(), 'conflict');
     const ns = s.ns.name;
     const webRef = ref('Deployment', ns, 'web');
     await cluster.apply(deployment(ns, 'web', { monitored: 'true', tier: 'front' }));

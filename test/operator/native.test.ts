@@ -1,30 +1,21 @@
 // Scenario 13: native sidecars only when every Node's kubelet is 1.29 or newer (Nodes the
 // test creates model old kubelets), unless the monitor forces it; the choice sticks.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { type KubeObject, testCluster, uniqueName } from '../cluster/harness.ts';
 import {
   deployment,
   EXPORTER,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   scoped,
   statusOf,
   templateOf,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 function oldNode(name: string): KubeObject {
   return {
@@ -48,7 +39,7 @@ function where(o: KubeObject): Where {
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 2000));
 
 test('an old kubelet means regular containers; without it native sidecars; a monitor can force them; the choice sticks', async () => {
-  await using s = await scoped(cluster, install!, 'native');
+  await using s = await scoped(cluster, install(), 'native');
   const ns = s.ns.name;
   const nodeRef = { apiVersion: 'v1', kind: 'Node', name: uniqueName('old-kubelet') };
   await cluster.create(oldNode(nodeRef.name));

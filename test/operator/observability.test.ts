@@ -3,29 +3,21 @@
 // chart's namespaced RBAC.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { testCluster } from '../cluster/harness.ts';
 import {
   deployment,
   injected,
-  type Install,
   installOperatorRbac,
   monitor,
   ref,
   scoped,
   startOperator,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 interface Event {
   involvedObject: { kind: string; name: string; namespace: string };
@@ -37,7 +29,7 @@ interface Event {
 
 describe('observability', () => {
   test('events on the workloads it changes, logs with kind/namespace/name, metrics, health', async () => {
-    await using s = await scoped(cluster, install!, 'observe');
+    await using s = await scoped(cluster, install(), 'observe');
     const ns = s.ns.name;
     await cluster.apply([deployment(ns, 'web', { monitored: 'true' }), monitor(ns, 'mon')]);
     await cluster.waitForObject(ref('Deployment', ns, 'web'), injected);
@@ -135,7 +127,7 @@ describe('observability', () => {
     expect(await ready.text()).toBe('leading; caches synced\n');
     // A standby replica is ready too: it serves its metrics while it waits for the lease.
     await using standby = await startOperator({
-      install: install!,
+      install: install(),
       namespaces: [ns],
       wait: 'ready',
     });
@@ -184,7 +176,7 @@ describe('--namespace', () => {
       expect(denied.stdout.trim()).toBe('no');
     }
     // The default: every namespace.
-    await using all = await startOperator({ install: install! });
+    await using all = await startOperator({ install: install() });
     await cluster.waitForObject(ref('Deployment', b.name, 'web'), injected);
     expect(injected(await cluster.get(ref('Deployment', a.name, 'web')))).toBe(true);
     expect(all.logs.find((l) => l.msg === 'startup checks passed')).toMatchObject({

@@ -1,7 +1,7 @@
 // Scenario 6: people and other tools editing injected workloads. Our fields belong to the
 // sidecar-monitor field manager; other managers' changes stay; a field another manager
 // holds with a different value is never forced.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { type KubeObject, testCluster } from '../cluster/harness.ts';
 import {
   condition,
@@ -9,25 +9,16 @@ import {
   EXPORTER,
   HASH,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   scoped,
   statusOf,
   templateOf,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 interface ManagedEntry {
   manager?: string;
@@ -47,7 +38,7 @@ const quiet = (): Promise<void> => new Promise((r) => setTimeout(r, 3000));
 
 describe('edits by people and other tools', () => {
   test('kubectl apply (client-side) changing the app image: their change stays, our container stays, no fight', async () => {
-    await using s = await scoped(cluster, install!, 'csa');
+    await using s = await scoped(cluster, install(), 'csa');
     const ns = s.ns.name;
     const manifest = (image: string): string =>
       JSON.stringify(deployment(ns, 'web', { monitored: 'true' }, { image }));
@@ -77,7 +68,7 @@ describe('edits by people and other tools', () => {
   });
 
   test('another server-side-apply manager changing the app image: same, no fight', async () => {
-    await using s = await scoped(cluster, install!, 'ssa');
+    await using s = await scoped(cluster, install(), 'ssa');
     const ns = s.ns.name;
     const alice = (image: string): Promise<KubeObject[]> =>
       cluster.apply(deployment(ns, 'web', { monitored: 'true' }, { image }), {
@@ -102,7 +93,7 @@ describe('edits by people and other tools', () => {
   });
 
   test('a field another manager holds with a different value is never forced: Conflict naming the manager, no retry', async () => {
-    await using s = await scoped(cluster, install!, 'conflict');
+    await using s = await scoped(cluster, install(), 'conflict');
     const ns = s.ns.name;
     await cluster.apply(deployment(ns, 'web', { monitored: 'true' }), {
       fieldManager: 'alice',

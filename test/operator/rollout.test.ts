@@ -2,14 +2,12 @@
 // real (new ReplicaSet, new Pods, old ones go); minReadySeconds stretches each one so
 // overlapping rollouts would be seen. Concurrency is measured from a watch of every
 // Deployment change, not by sampling.
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { testCluster } from '../cluster/harness.ts';
 import {
   condition,
   deployment,
   injected,
-  type Install,
-  installOperatorRbac,
   monitor,
   ref,
   rolling,
@@ -17,18 +15,11 @@ import {
   startOperator,
   statusOf,
   trackRollouts,
+  useOperatorInstall,
 } from './support.ts';
 
 const cluster = testCluster();
-let install: Install | undefined;
-
-beforeAll(async () => {
-  install = await installOperatorRbac(cluster);
-});
-
-afterAll(async () => {
-  await install?.[Symbol.asyncDispose]();
-});
+const install = useOperatorInstall(cluster);
 
 const slow = { replicas: 2, spec: { minReadySeconds: 2 } };
 
@@ -48,7 +39,7 @@ async function settled(ns: string, names: readonly string[]): Promise<void> {
 
 describe('rollout rate limits', () => {
   test('a monitor never has more than rollout.maxConcurrent workloads rolling at once', async () => {
-    await using s = await scoped(cluster, install!, 'maxconc');
+    await using s = await scoped(cluster, install(), 'maxconc');
     const ns = s.ns.name;
     const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
     await cluster.apply(names.map((n) => deployment(ns, n, { monitored: 'true' }, slow)));
@@ -78,7 +69,7 @@ describe('rollout rate limits', () => {
     const limits = ['--max-concurrent-rollouts', '2'];
     {
       await using op = await startOperator({
-        install: install!,
+        install: install(),
         namespaces: [a.name, b.name],
         args: limits,
       });
@@ -102,7 +93,7 @@ describe('rollout rate limits', () => {
     tracker.reset();
     {
       await using op = await startOperator({
-        install: install!,
+        install: install(),
         namespaces: [a.name, b.name],
         args: [...limits, '--exporter-image', 'ghcr.io/sidecar-monitor/sidecar-monitor:0.2.0-test'],
       });
@@ -147,7 +138,7 @@ describe('rollout rate limits', () => {
 
 describe('a rollout stuck past its progress deadline', () => {
   test('a ResourceQuota rejecting the new pods: RolloutFailed, Degraded, the monitor halts until it recovers', async () => {
-    await using s = await scoped(cluster, install!, 'quota');
+    await using s = await scoped(cluster, install(), 'quota');
     const ns = s.ns.name;
     const stuck = { spec: { progressDeadlineSeconds: 10 } };
     await cluster.apply([
@@ -220,7 +211,7 @@ describe('a rollout stuck past its progress deadline', () => {
   }, 360_000);
 
   test('Pod Security "restricted" rejecting the pods: RolloutFailed and Degraded', async () => {
-    await using s = await scoped(cluster, install!, 'psa');
+    await using s = await scoped(cluster, install(), 'psa');
     const ns = s.ns.name;
     await cluster.apply(
       deployment(ns, 'web', { monitored: 'true' }, { spec: { progressDeadlineSeconds: 10 } }),

@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { afterAll, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, onTestFailed } from 'vitest';
 import { killTracked, reapOnExit } from '../support/reap.ts';
 import {
   parseObjects,
@@ -643,5 +643,23 @@ export async function trackRollouts(
       for (const c of controllers) c.abort();
       return Promise.resolve();
     },
+  };
+}
+
+/**
+ * The CRD and the chart's RBAC for every test of the calling file: installed before the
+ * first, removed after the last. Returns the install (an error if set-up failed).
+ */
+export function useOperatorInstall(cluster: TestCluster): () => Install {
+  let install: Install | undefined;
+  beforeAll(async () => {
+    install = await installOperatorRbac(cluster);
+  });
+  afterAll(async () => {
+    await install?.[Symbol.asyncDispose]();
+  });
+  return () => {
+    if (!install) throw new Error('the operator RBAC was not installed (see beforeAll)');
+    return install;
   };
 }
