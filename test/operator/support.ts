@@ -231,9 +231,9 @@ export async function startOperator(options: StartOptions): Promise<OperatorProc
       .join('\n')}\nstderr: ${stderr.slice(-2000)}`;
 
   onTestFailed(() => {
-    if (process.env.SMON_DEBUG_LOG_DIR) {
+    if (process.env.SIDECAR_MONITOR_OPERATOR_LOGS) {
       writeFileSync(
-        `${process.env.SMON_DEBUG_LOG_DIR}/operator-${String(child.pid)}.log`,
+        `${process.env.SIDECAR_MONITOR_OPERATOR_LOGS}/operator-${String(child.pid)}.log`,
         logs.map((l) => JSON.stringify(l)).join('\n'),
       );
     }
