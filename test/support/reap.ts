@@ -6,21 +6,17 @@ import type { ChildProcess } from 'node:child_process';
 const running = new Set<ChildProcess>();
 let hooked = false;
 
-function killAll(): void {
+/** SIGKILLs every tracked child still running (for afterAll, and at exit). */
+export function killTracked(): void {
   for (const child of running) child.kill('SIGKILL');
 }
 
 /** Kills `child` when this process exits; forgets it once it exits by itself. */
 export function reapOnExit(child: ChildProcess): void {
   if (!hooked) {
-    process.on('exit', killAll);
+    process.on('exit', killTracked);
     hooked = true;
   }
   running.add(child);
   child.once('exit', () => running.delete(child));
-}
-
-/** SIGKILLs every tracked child still running (for afterAll). */
-export function killTracked(): void {
-  killAll();
 }
