@@ -25,7 +25,7 @@ GO="${GO:-go}"                             # the Go command (tests point it else
 CACHE_ROOT="${SIDECAR_MONITOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sidecar-monitor}"
 OUT="$CACHE_ROOT/k8s-$KUBE_VERSION"
 BIN="$OUT/bin"
-KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 
 log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -33,7 +33,7 @@ log() { printf '[build-binaries %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 kube_ok() {
   local b
-  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+  for b in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
     [ -x "$BIN/$b" ] && [ "$("$BIN/$b" --version 2>/dev/null)" = "Kubernetes $KUBE_VERSION" ] || return 1
   done
   # Outputs are captured before matching: under pipefail, `grep -q` exiting early would
@@ -153,6 +153,7 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 	_ "k8s.io/kubernetes/cmd/kubectl"
 )
 GO
@@ -173,6 +174,7 @@ GO
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet \
     k8s.io/kubernetes/cmd/kubectl 2>&1 | progress kubernetes
   [ "${PIPESTATUS[0]}" -eq 0 ] || exit 1
   log "kubernetes binaries built in $((SECONDS - start)) s; building etcd"
