@@ -10,7 +10,19 @@ import path from 'node:path';
 export const KUBE_VERSION = 'v1.35.4';
 
 export const REQUIRED = ['etcd', 'kube-apiserver', 'kubectl'] as const;
-export const OPTIONAL = ['kube-controller-manager', 'kube-scheduler', 'kwok', 'helm'] as const;
+export const OPTIONAL = [
+  'kube-controller-manager',
+  'kube-scheduler',
+  'kwok',
+  'helm',
+  // a real node (test/node/)
+  'kubelet',
+  'containerd',
+  'containerd-shim-runc-v2',
+  'ctr',
+  'runc',
+  'crictl',
+] as const;
 export type BinaryName = (typeof REQUIRED)[number] | (typeof OPTIONAL)[number];
 
 export interface Binaries {

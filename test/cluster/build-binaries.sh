@@ -18,8 +18,14 @@
 set -euo pipefail
 
 KUBE_VERSION="${KUBE_VERSION:-v1.35.4}"
-HELM_VERSION="${HELM_VERSION:-v3.20.2}"   # the v3 line built against client-go v0.35
+HELM_VERSION="${HELM_VERSION:-v3.20.2}"   # the v3 line built against client-go v0.35 (= KUBE_VERSION's minor)
 KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
+# A real node (kubelet + containerd + runc): containerd 2.x and runc 1.3 keep working with
+# the kubelets after 1.35 (Debian's containerd 1.6 loses CRI support in 1.36); crictl
+# v1.35.0 is not served by the module proxy, v1.37.0 is.
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.2.9}"
+RUNC_VERSION="${RUNC_VERSION:-v1.3.7}"
+CRICTL_VERSION="${CRICTL_VERSION:-v1.37.0}"
 GO_MINIMUM="1.25"                          # what k8s.io/kubernetes v1.35 declares
 GO="${GO:-go}"                             # the Go command (tests point it elsewhere)
 CACHE_ROOT="${SIDECAR_MONITOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sidecar-monitor}"
@@ -44,17 +50,41 @@ kube_ok() {
     [ -x "$BIN/etcd" ] && "$BIN/etcd" --version >/dev/null 2>&1
 }
 helm_ok() {
-  [ -x "$BIN/helm" ] && [ "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ]
+  [ -x "$BIN/helm" ] && [ "$("$BIN/helm" version --template '{{.Version}}' 2>/dev/null)" = "$HELM_VERSION" ] &&
+    [ "$(helm_kube_version)" = "v1.$(kube_minor).0" ]
+}
+kube_minor() { local minor="${KUBE_VERSION#v1.}"; echo "${minor%%.*}"; }
+# The Kubernetes version `helm template` assumes offline (a chart's kubeVersion is checked
+# against it): release builds set it by ldflags, a plain `go install` leaves v1.20.0.
+helm_kube_version() {
+  local chart
+  chart=$(mktemp -d)
+  printf 'apiVersion: v2\nname: probe\nversion: 0.0.0\n' >"$chart/Chart.yaml"
+  mkdir "$chart/templates"
+  printf '{{ .Capabilities.KubeVersion.Version }}\n' >"$chart/templates/version.txt"
+  "$BIN/helm" template "$chart" 2>/dev/null | tail -1
+  rm -rf "$chart"
 }
 kwok_ok() {
   local out
   [ -x "$BIN/kwok" ] && out=$("$BIN/kwok" --version 2>/dev/null) && [[ $out == *"version $KWOK_VERSION "* ]]
+}
+node_ok() {
+  local out
+  [ -x "$BIN/containerd" ] && out=$("$BIN/containerd" --version 2>/dev/null) &&
+    [[ $out == *" $CONTAINERD_VERSION "* ]] &&
+    [ -x "$BIN/containerd-shim-runc-v2" ] && [ -x "$BIN/ctr" ] &&
+    [ -x "$BIN/runc" ] && out=$("$BIN/runc" --version 2>/dev/null) &&
+    [[ $out == "runc version ${RUNC_VERSION#v}"* ]] &&
+    [ -x "$BIN/crictl" ] && out=$("$BIN/crictl" --version 2>/dev/null) &&
+    [[ $out == *" $CRICTL_VERSION" ]]
 }
 todo() {
   local groups=()
   kube_ok || groups+=(kube)
   helm_ok || groups+=(helm)
   kwok_ok || groups+=(kwok)
+  node_ok || groups+=(node)
   echo "${groups[*]}"
 }
 
@@ -185,8 +215,14 @@ GO
 
 build_helm() {
   log "building helm $HELM_VERSION"
+  # As helm's own Makefile does: the Kubernetes version of its client libraries (v0.35 is
+  # Kubernetes 1.35) becomes the default for offline rendering and linting.
+  local kv="-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1"
+  kv+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$(kube_minor)"
+  kv+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1"
+  kv+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$(kube_minor)"
   GOFLAGS= GOBIN="$staging" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION $kv" \
     "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   install_staged helm
 }
@@ -198,6 +234,28 @@ build_kwok() {
   install_staged kwok
 }
 
+build_node() {
+  # runc needs cgo and libseccomp (seccomp profiles such as RuntimeDefault); the rest is
+  # pure Go.
+  if ! pkg-config --exists libseccomp 2>/dev/null; then
+    log "runc needs libseccomp's headers: apt-get install libseccomp-dev pkg-config"
+    exit 3
+  fi
+  log "building containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, crictl $CRICTL_VERSION"
+  local cd="github.com/containerd/containerd/v2"
+  GOFLAGS= GOBIN="$staging" go install -trimpath \
+    -ldflags "-s -w -X $cd/version.Version=$CONTAINERD_VERSION" \
+    "$cd/cmd/containerd@$CONTAINERD_VERSION" "$cd/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+    "$cd/cmd/ctr@$CONTAINERD_VERSION"
+  GOFLAGS= GOBIN="$staging" CGO_ENABLED=1 go install -trimpath -tags seccomp \
+    -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" \
+    "github.com/opencontainers/runc@$RUNC_VERSION"
+  GOFLAGS= GOBIN="$staging" go install -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION" \
+    "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION"
+  install_staged containerd containerd-shim-runc-v2 ctr runc crictl
+}
+
 total=$SECONDS
 for group in "${groups[@]}"; do "build_$group"; done
 
@@ -206,5 +264,5 @@ if [ -n "$remaining" ]; then
   log "built, but these still do not report the expected version: $remaining"
   exit 1
 fi
-log "done in $((SECONDS - total)) s: $("$BIN/kube-apiserver" --version), $("$BIN/etcd" --version | head -1), helm $HELM_VERSION, kwok $KWOK_VERSION"
+log "done in $((SECONDS - total)) s: $("$BIN/kube-apiserver" --version), $("$BIN/etcd" --version | head -1), helm $HELM_VERSION, kwok $KWOK_VERSION, containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, crictl $CRICTL_VERSION"
 echo "$BIN"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Run before `npm test`: makes sure the real parts the tests use are on this machine.
 #  - Prometheus and promtool, node_exporter (Debian packages) for scrape tests and benchmarks;
-#  - the Kubernetes control-plane binaries (built from Go modules once, cached outside the repo).
+#  - for the real node (e2e): Debian's CNI plugins, iptables/nftables, and what runc's build
+#    needs (libseccomp headers, pkg-config);
+#  - the Kubernetes control-plane and node binaries (built from Go modules once, cached
+#    outside the repo).
 # Nothing is ever skipped: a missing part is installed, or this fails saying what to do.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -13,6 +16,12 @@ command -v prometheus-node-exporter >/dev/null 2>&1 || missing+=(prometheus-node
 for tool in unshare setpriv nsenter; do
   command -v "$tool" >/dev/null 2>&1 || missing+=(util-linux)
 done
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/loopback ] ||
+  missing+=(containernetworking-plugins)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+[ -e /usr/include/seccomp.h ] || missing+=(libseccomp-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
