@@ -19,6 +19,22 @@ export interface ClusterInfo {
   readonly timings: StartupTimings;
   /** Loopback endpoint of the process that owns the control plane (see control-server.ts). */
   readonly control: { readonly url: string; readonly token: string };
+  /** The real node (kubelet + containerd), in the `e2e` project only. */
+  readonly realNode?: RealNodeInfo;
+}
+
+export interface RealNodeInfo {
+  readonly name: string;
+  readonly dir: string;
+  /** Top cgroup of the node, the same name in every cgroup v1 hierarchy. */
+  readonly cgroupRoot: string;
+  readonly containerdSocket: string;
+  /** Pod range and the host's address on the pod bridge. */
+  readonly podCidr: string;
+  readonly gateway: string;
+  readonly bridge: string;
+  /** Images imported into the node, by role. */
+  readonly images: Readonly<Record<string, string>>;
 }
 
 export const PROVIDE_KEY = 'sidecarMonitorCluster';

@@ -57,6 +57,30 @@ export interface ControlPlaneOptions {
   readonly readyTimeoutMs?: number;
   /** Called when a component exits that nobody stopped (it is also logged). */
   readonly onUnexpectedExit?: (component: string, exit: Exit) => void;
+  /**
+   * A real kubelet will join (test/node/): the API server binds and advertises
+   * `address` (the host's address on the pod bridge, which must exist already) so that
+   * pods reach it through the `kubernetes` Service, its certificate names that address
+   * and the Service, and the node gets its identities.
+   */
+  readonly realNode?: RealNodeRequest;
+}
+
+export interface RealNodeRequest {
+  readonly address: string;
+  readonly nodeName: string;
+  /** The first address of the Service range: the `kubernetes` Service's ClusterIP. */
+  readonly serviceIp: string;
+}
+
+/** What a real kubelet needs to join: written into the cluster directory. */
+export interface NodeIdentity {
+  /** Client certificate CN=system:node:<name>, O=system:nodes. */
+  readonly kubeconfigPath: string;
+  readonly caCertPath: string;
+  /** The kubelet's serving certificate (the API server verifies it). */
+  readonly servingCertPath: string;
+  readonly servingKeyPath: string;
 }
 
 export interface StartupTimings {
@@ -80,6 +104,8 @@ export interface ControlPlane {
   readonly components: readonly string[];
   readonly fakeNodes: readonly string[];
   readonly timings: StartupTimings;
+  /** Present when started with `realNode`. */
+  readonly nodeIdentity?: NodeIdentity;
   stopApiServer(): Promise<void>;
   /** Starts it again on the same port with the same certificates; resolves when ready. */
   startApiServer(): Promise<void>;
@@ -153,8 +179,23 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const kubeVersion = execFileSync(binary('kube-apiserver'), ['--version'], { encoding: 'utf8' })
       .trim()
       .replace(/^Kubernetes /, '');
+    const realNode = options.realNode;
+    const address = realNode?.address ?? '127.0.0.1';
     const pki = createControlPlanePki({
-      hosts: ['127.0.0.1', 'localhost'],
+      hosts: [
+        '127.0.0.1',
+        'localhost',
+        ...(realNode === undefined
+          ? []
+          : [
+              realNode.address,
+              realNode.serviceIp,
+              'kubernetes',
+              'kubernetes.default',
+              'kubernetes.default.svc',
+              'kubernetes.default.svc.cluster.local',
+            ]),
+      ],
       now: new Date(),
       clients: {
         admin: { user: 'sidecar-monitor-admin', groups: ['system:masters'] },
@@ -163,14 +204,33 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
         // kwok plays every kubelet (Node and Pod status, Leases): it needs more than
         // one node's identity would give it.
         kwok: { user: 'kwok', groups: ['system:masters'] },
+        ...(realNode === undefined
+          ? {}
+          : {
+              node: { user: `system:node:${realNode.nodeName}`, groups: ['system:nodes'] },
+              kubeletClient: { user: 'kube-apiserver-kubelet-client', groups: ['system:masters'] },
+            }),
       },
+      servers: realNode === undefined ? {} : { kubelet: [realNode.address, realNode.nodeName] },
     });
-    const files = writePki(dir, pki);
     const client = (key: string): { certPem: string; keyPem: string } => {
       const issued = pki.clients[key];
       if (issued === undefined) throw new Error(`no client certificate for ${key}`);
       return issued;
     };
+    const files = writePki(dir, pki);
+    const writePkiFile = (name: string, content: string): string => {
+      const file = path.join(dir, 'pki', name);
+      writeFileSync(file, content, { mode: 0o600 });
+      return file;
+    };
+    const kubeletClient =
+      realNode === undefined
+        ? undefined
+        : {
+            cert: writePkiFile('apiserver-kubelet-client.crt', client('kubeletClient').certPem),
+            key: writePkiFile('apiserver-kubelet-client.key', client('kubeletClient').keyPem),
+          };
 
     const etcdStart = performance.now();
     const etcdUrl = await withFreePort('etcd', logger, async (port) => {
@@ -188,9 +248,16 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     const startApiServer = async (port: number): Promise<void> => {
       const api = launch(
         'kube-apiserver',
-        apiServerArgs({ etcdUrl, port, certDir: path.join(dir, 'apiserver'), pki: files }),
+        apiServerArgs({
+          etcdUrl,
+          port,
+          certDir: path.join(dir, 'apiserver'),
+          pki: files,
+          address,
+          kubeletClient,
+        }),
       );
-      const url = `https://127.0.0.1:${port}`;
+      const url = `https://${address}:${port}`;
       await waitReady(api, `kube-apiserver /readyz on ${url}`, readyTimeoutMs, () =>
         httpsOk(`${url}/readyz`, { ca: admin.caPem, cert: admin.certPem, key: admin.keyPem }),
       );
@@ -200,7 +267,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return port;
     });
     const apiServerMs = performance.now() - apiStart;
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
     const adminCreds: KubeconfigCredentials = { ...admin, server };
     const kubeconfigPath = path.join(dir, 'kubeconfig');
     writeFileSync(kubeconfigPath, renderKubeconfig(adminCreds), { mode: 0o600 });
@@ -212,6 +279,21 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       return file;
     };
     const rest = createRestClient(adminCreds, 'sidecar-monitor-test-harness');
+    let nodeIdentity: NodeIdentity | undefined;
+    if (realNode !== undefined) {
+      const kubelet = pki.servers.kubelet;
+      if (kubelet === undefined) throw new Error('no serving certificate for the kubelet');
+      const nodeKubeconfig = path.join(dir, 'kubelet.kubeconfig');
+      writeFileSync(nodeKubeconfig, renderKubeconfig({ ...adminCreds, ...client('node') }), {
+        mode: 0o600,
+      });
+      nodeIdentity = {
+        kubeconfigPath: nodeKubeconfig,
+        caCertPath: files.caCert,
+        servingCertPath: writePkiFile('kubelet.crt', kubelet.certPem),
+        servingKeyPath: writePkiFile('kubelet.key', kubelet.keyPem),
+      };
+    }
     const launchControllerManager = (): Component =>
       launch(
         'kube-controller-manager',
@@ -293,7 +375,9 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
           { ...process.env, HOME: home },
         );
         for (const name of fakeNodes) {
-          await rest.request('POST', '/api/v1/nodes', { body: fakeNode(name, kubeVersion) });
+          await rest.request('POST', '/api/v1/nodes', {
+            body: fakeNode(name, kubeVersion, realNode !== undefined),
+          });
         }
         // Judged once the controllers run: the node lifecycle controller may still add
         // (and then remove) not-ready taints to Nodes it sees for the first time.
@@ -334,6 +418,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       components: [...components.keys()],
       fakeNodes,
       timings,
+      ...(nodeIdentity === undefined ? {} : { nodeIdentity }),
       async stopApiServer(): Promise<void> {
         const api = components.get('kube-apiserver');
         if (api === undefined || api.exit() !== undefined) return;

@@ -5,7 +5,10 @@ import type { Note } from './wait.ts';
 
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 
-export function fakeNode(name: string, kubeVersion: string): KubeObject {
+/** Beside a real node, fake ones take only Pods that tolerate this taint. */
+export const KWOK_TAINT = { key: 'kwok.x-k8s.io/node', value: 'fake', effect: 'NoSchedule' };
+
+export function fakeNode(name: string, kubeVersion: string, tainted = false): KubeObject {
   const resources = { cpu: '32', memory: '128Gi', pods: '250', 'ephemeral-storage': '500Gi' };
   return {
     apiVersion: 'v1',
@@ -20,7 +23,7 @@ export function fakeNode(name: string, kubeVersion: string): KubeObject {
         type: 'kwok',
       },
     },
-    spec: {},
+    spec: tainted ? { taints: [KWOK_TAINT] } : {},
     // Kept on create (Nodes register with their status); kwok fills in the rest and
     // keeps what is set. The kubelet version is what operators check for features such
     // as native sidecars, so it matches the API server's.

@@ -44,12 +44,16 @@ export function apiServerArgs(options: {
   port: number;
   certDir: string;
   pki: PkiFiles;
+  /** Where it listens and what it advertises (the `kubernetes` Service's endpoint). */
+  address: string;
+  /** A real kubelet will join: its client certificate for logs, exec and node proxy. */
+  kubeletClient?: { cert: string; key: string };
 }): string[] {
-  const { pki } = options;
+  const { pki, kubeletClient } = options;
   return [
     `--etcd-servers=${options.etcdUrl}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
+    `--bind-address=${options.address}`,
+    `--advertise-address=${options.address}`,
     `--secure-port=${options.port}`,
     // Unused (the certificates are given) but it must not default to /var/run/kubernetes.
     `--cert-dir=${options.certDir}`,
@@ -60,7 +64,17 @@ export function apiServerArgs(options: {
     `--service-account-signing-key-file=${pki.saPrivateKey}`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     '--service-cluster-ip-range=10.96.0.0/16',
-    '--authorization-mode=RBAC',
+    // A real kubelet reads its own Pods, Secrets and Node through the Node authorizer.
+    `--authorization-mode=${kubeletClient === undefined ? 'RBAC' : 'Node,RBAC'}`,
+    ...(kubeletClient === undefined
+      ? []
+      : [
+          `--kubelet-client-certificate=${kubeletClient.cert}`,
+          `--kubelet-client-key=${kubeletClient.key}`,
+          // The kubelet's serving certificate is ours: verify it (kubeadm's default does not).
+          `--kubelet-certificate-authority=${pki.caCert}`,
+          '--kubelet-preferred-address-types=InternalIP',
+        ]),
     '--allow-privileged=true',
     '--profiling=false',
     // Bounds graceful shutdown by 2 s instead of the 60 s request timeout, which open

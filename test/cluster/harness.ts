@@ -162,11 +162,11 @@ const TEST_LABEL = 'sidecar-monitor.test/created-by';
 
 /** The shared control plane, as seen from a test file. Cheap: call it at module level. */
 export function testCluster(): TestCluster {
-  // Undefined outside the `cluster` project, whatever the declared type says.
+  // Undefined outside the `cluster` and `e2e` projects, whatever the declared type says.
   const info = inject(PROVIDE_KEY) as ClusterInfo | undefined;
   if (info === undefined) {
     throw new Error(
-      'no test cluster: test/cluster/harness.ts works only in the `cluster` vitest project ' +
+      'no test cluster: test/cluster/harness.ts works only in the `cluster` and `e2e` vitest projects ' +
         '(its global setup starts the control plane)',
     );
   }

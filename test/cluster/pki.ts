@@ -33,12 +33,16 @@ export interface ControlPlanePki {
   readonly serviceAccount: KeyPair;
   /** One client certificate per requested identity, keyed like the request. */
   readonly clients: Readonly<Record<string, Issued>>;
+  /** Further serving certificates (a kubelet's), keyed like the request. */
+  readonly servers: Readonly<Record<string, Issued>>;
 }
 
 export interface PkiRequest {
   /** DNS names and IP addresses the API server is reached by. */
   readonly hosts: readonly string[];
   readonly clients: Readonly<Record<string, ClientIdentity>>;
+  /** Further serving certificates: name → the DNS names and addresses it is valid for. */
+  readonly servers?: Readonly<Record<string, readonly string[]>>;
   readonly now: Date;
   /** Validity of every certificate; a throwaway cluster needs days, not years. */
   readonly validForMs?: number;
@@ -93,6 +97,10 @@ export function createControlPlanePki(request: PkiRequest): ControlPlanePki {
       { kind: 'client' },
     );
   }
+  const servers: Record<string, Issued> = {};
+  for (const [key, hosts] of Object.entries(request.servers ?? {})) {
+    servers[key] = issueLeaf([{ cn: key }], { kind: 'server', hosts });
+  }
   const sa = newKeyPair();
   return {
     ca: { certPem: caCert, keyPem: privatePem(caKeys.privateKey) },
@@ -102,6 +110,7 @@ export function createControlPlanePki(request: PkiRequest): ControlPlanePki {
       publicKeyPem: sa.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
     },
     clients,
+    servers,
   };
 }
 
