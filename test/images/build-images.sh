@@ -18,6 +18,7 @@
 #   build base    Debian bookworm minbase + /usr/local/bin/node + npm   (node:24-bookworm-slim)
 #   runtime base  glibc, libstdc++, libgcc, ca-certificates, tzdata, /nodejs/bin/node, passwd
 #                 with nonroot 65532, USER 65532, no shell   (gcr.io/distroless/nodejs24-debian12:nonroot)
+# umoci is installed too, for the tests that unpack the archives (test/chart/image.test.ts).
 # npm's cache is filled on the host from the lock file first and mounted into the build, which
 # runs `npm ci` offline with `--network none`.
 set -euo pipefail
@@ -40,7 +41,7 @@ die() { log "error: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "buildah and debootstrap need root here (run as root)"
 
 need=()
-for tool in buildah debootstrap jq gcc flock runc; do
+for tool in buildah debootstrap jq gcc flock runc umoci; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then
