@@ -1,9 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects, all run by `npm test`:
+// Four projects, all run by `npm test`:
 // - unit: pure code (parsers, injection, config) over ../shared/fixtures; no I/O beyond reading files.
 // - exporter: real processes in simulated pods (PID/mount namespaces, cgroups), real Prometheus.
 // - cluster: a real kube-apiserver + etcd (+ controller manager) started once by the global setup.
+// - e2e: the images built from our Dockerfile on a real node (kubelet, containerd, runc), as root.
 export default defineConfig({
   test: {
     projects: [
@@ -35,6 +36,17 @@ export default defineConfig({
           globalSetup: ['test/cluster/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/node/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 600_000,
+          // Real pods measured against the kubelet's own figures: one file at a time.
           fileParallelism: false,
         },
       },

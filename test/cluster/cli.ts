@@ -7,14 +7,22 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { resolveBinaries } from './binaries.ts';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
+import { buildImages } from '../images/build.ts';
+import { nodeImages } from '../node/images.ts';
+import { startRealNodeCluster, type RealNodeCluster } from '../node/real-node.ts';
 
 const USAGE = `usage: npm run cluster -- [flags]
 
 Starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake Nodes
 whose Pods become Ready) on loopback, and waits for Ctrl-C.
 
+With --real-node (root): builds localhost/sidecar-monitor:dev and localhost/sample-app:dev
+from this checkout's Dockerfile, and runs them on a real node (kubelet, containerd, runc,
+a CNI bridge of its own with no route off the machine) instead of fake ones.
+
 flags:
-  --nodes N                  kwok Nodes to create (default 3)
+  --real-node                a real node (kwok Nodes beside it, if any, are tainted NoSchedule)
+  --nodes N                  kwok Nodes to create (default 3; 0 with --real-node)
   --no-kwok                  no kwok and no Nodes: Pods stay Pending
   --no-scheduler             no kube-scheduler
   --no-controller-manager    no kube-controller-manager: Deployments get no Pods
@@ -28,7 +36,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
-        nodes: { type: 'string', default: '3' },
+        nodes: { type: 'string' },
+        'real-node': { type: 'boolean', default: false },
         'no-kwok': { type: 'boolean', default: false },
         'no-scheduler': { type: 'boolean', default: false },
         'no-controller-manager': { type: 'boolean', default: false },
@@ -47,9 +56,12 @@ export async function main(argv: readonly string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const nodes = Number(values.nodes);
+  const realNode = values['real-node'];
+  const nodes = Number(values.nodes ?? (realNode ? '0' : '3'));
   if (!Number.isInteger(nodes) || nodes < 0 || nodes > 1000) {
-    console.error(`--nodes must be an integer from 0 to 1000, not "${values.nodes}"\n\n${USAGE}`);
+    console.error(
+      `--nodes must be an integer from 0 to 1000, not "${String(values.nodes)}"\n\n${USAGE}`,
+    );
     return 2;
   }
 
@@ -67,9 +79,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     finish = resolve;
   });
   let cluster: ControlPlane | undefined;
+  let node: RealNodeCluster | undefined;
   let extraKubeconfig: string | undefined;
   const destroyNow = (): void => {
-    cluster?.destroyNow();
+    if (node !== undefined) node.destroyNow();
+    else cluster?.destroyNow();
     if (extraKubeconfig !== undefined) rmSync(extraKubeconfig, { force: true });
   };
   let signals = 0;
@@ -87,18 +101,29 @@ export async function main(argv: readonly string[]): Promise<number> {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 
   try {
-    cluster = await startControlPlane({
-      binaries,
-      logger,
-      kwok: !values['no-kwok'],
-      scheduler: !values['no-scheduler'],
-      controllerManager: !values['no-controller-manager'],
-      fakeNodes: nodes,
-      onUnexpectedExit: (component) => {
-        logger.error({ component }, 'a control-plane component died; stopping');
-        finish(1);
-      },
-    });
+    if (realNode) {
+      const archives = await buildImages({ logger });
+      node = await startRealNodeCluster({
+        binaries,
+        logger,
+        images: nodeImages(archives),
+        fakeNodes: values['no-kwok'] ? 0 : nodes,
+      });
+      cluster = node.controlPlane;
+    } else {
+      cluster = await startControlPlane({
+        binaries,
+        logger,
+        kwok: !values['no-kwok'],
+        scheduler: !values['no-scheduler'],
+        controllerManager: !values['no-controller-manager'],
+        fakeNodes: nodes,
+        onUnexpectedExit: (component) => {
+          logger.error({ component }, 'a control-plane component died; stopping');
+          finish(1);
+        },
+      });
+    }
     let kubeconfig = cluster.kubeconfigPath;
     if (values.kubeconfig !== undefined) {
       extraKubeconfig = path.resolve(values.kubeconfig);
@@ -110,7 +135,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       [
         '',
         `Kubernetes ${cluster.kubeVersion} is ready in ${(cluster.timings.totalMs / 1000).toFixed(1)} s ` +
-          `(${cluster.components.join(', ')}; ${cluster.fakeNodes.length} kwok Nodes).`,
+          `(${cluster.components.join(', ')}; ${cluster.fakeNodes.length} kwok Nodes` +
+          `${node === undefined ? '' : `; real node ${node.nodeName}, pods on ${node.network.cidr}`}).`,
         '',
         `  export KUBECONFIG=${kubeconfig}`,
         `  export PATH=${binDir}:$PATH   # kubectl and helm of the same version`,
@@ -129,7 +155,12 @@ export async function main(argv: readonly string[]): Promise<number> {
       clearInterval(keepAlive);
     }
   } finally {
-    await cluster?.stop();
+    if (node !== undefined) {
+      const diff = await node.stop();
+      if (diff.length > 0) console.error(`the host differs from before:\n  ${diff.join('\n  ')}`);
+    } else {
+      await cluster?.stop();
+    }
     if (extraKubeconfig !== undefined) rmSync(extraKubeconfig, { force: true });
     process.off('exit', destroyNow);
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(signal, onSignal);
