@@ -72,6 +72,8 @@ export interface RealNodeOptions {
   readonly fakeNodes?: number;
   readonly readyTimeoutMs?: number;
   readonly network?: PodNetwork;
+  /** How long to wait for another run's node on this machine to finish (default 45 min). */
+  readonly lockTimeoutMs?: number;
 }
 
 export interface RealNodeCluster {
@@ -118,6 +120,9 @@ export async function startRealNodeCluster(options: RealNodeOptions): Promise<Re
     if (!options.images.some((i) => i.name === image)) throw new Error(`no archive for ${image}`);
   }
 
+  // One node per machine: the kubelet's fixed paths, the bridge and the Service rule
+  // are the machine's. A second run waits for the first to finish.
+  const releaseLock = await acquireNodeLock(logger, options.lockTimeoutMs ?? 45 * 60_000);
   sweepStaleNodes(logger);
   const before = snapshotHost();
   const nodeDir = mkdtempSync(path.join('/tmp', DIR_PREFIX));
@@ -140,6 +145,7 @@ export async function startRealNodeCluster(options: RealNodeOptions): Promise<Re
     cleanupNode(nodeDir, record, logger);
     controlPlane?.destroyNow();
     finishCleanup(nodeDir, record, before, logger);
+    releaseLock();
   };
 
   try {
@@ -267,6 +273,7 @@ export async function startRealNodeCluster(options: RealNodeOptions): Promise<Re
       cleanupNode(nodeDir, record, logger);
       await cp.stop();
       finishCleanup(nodeDir, record, before, logger);
+      releaseLock();
       const diff = diffHostState(before, snapshotHost());
       if (diff.length > 0) logger.error({ diff }, 'the host differs from before the node');
       return diff;
@@ -412,6 +419,43 @@ function unmountUnder(dir: string, logger: Logger): void {
         }
       }
     }
+  }
+}
+
+const LOCK_DIR = '/tmp/smon-node.lock';
+
+/** mkdir is atomic: the directory is the lock, its `owner` file says whose. */
+async function acquireNodeLock(logger: Logger, timeoutMs: number): Promise<() => void> {
+  const deadline = Date.now() + timeoutMs;
+  let told = false;
+  for (;;) {
+    try {
+      mkdirSync(LOCK_DIR);
+      writeFileSync(path.join(LOCK_DIR, 'owner'), String(process.pid));
+      return () => {
+        rmSync(LOCK_DIR, { recursive: true, force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let owner = NaN;
+    try {
+      owner = Number(readFileSync(path.join(LOCK_DIR, 'owner'), 'utf8'));
+    } catch {
+      // being written this instant
+    }
+    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+      rmSync(LOCK_DIR, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`another run (pid ${String(owner)}) holds the real node of this machine`);
+    }
+    if (!told) {
+      logger.warn({ owner }, 'waiting for the real node of another run on this machine');
+      told = true;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
   }
 }
 
