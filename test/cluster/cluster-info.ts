@@ -2,6 +2,7 @@
 // since it crosses into worker processes.
 import type { BinaryName } from './binaries.ts';
 import type { StartupTimings } from './control-plane.ts';
+import type { StackBinaries } from '../stack/binaries.ts';
 
 export interface ClusterInfo {
   /** Admin kubeconfig (system:masters); also exported as KUBECONFIG to test processes. */
@@ -21,6 +22,8 @@ export interface ClusterInfo {
   readonly control: { readonly url: string; readonly token: string };
   /** The real node (kubelet + containerd), in the `e2e` project only. */
   readonly realNode?: RealNodeInfo;
+  /** Prometheus 3 and prometheus-operator (their images are among realNode.images), e2e only. */
+  readonly stack?: StackBinaries;
 }
 
 export interface RealNodeInfo {

@@ -7,12 +7,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
+import { prometheusApi, type PromSeries } from '../../stack/prometheus-api.ts';
 
-export interface PromSeries {
-  readonly metric: Record<string, string>;
-  /** Instant: one [time, value]; range: many. Values are strings ("NaN", "+Inf" included). */
-  readonly values: readonly (readonly [number, string])[];
-}
+export type { PromSeries } from '../../stack/prometheus-api.ts';
+export { hasFiniteValue } from '../../stack/prometheus-api.ts';
 
 export interface Prometheus extends AsyncDisposable {
   readonly url: string;
@@ -35,13 +33,6 @@ async function freePort(): Promise<number> {
       });
     });
   });
-}
-
-interface ApiResponse<T> {
-  status: 'success' | 'error';
-  data: T;
-  error?: string;
-  errorType?: string;
 }
 
 export async function startPrometheus(scrapeConfigs: readonly object[]): Promise<Prometheus> {
@@ -85,21 +76,6 @@ export async function startPrometheus(scrapeConfigs: readonly object[]): Promise
     rmSync(dir, { recursive: true, force: true });
   };
 
-  const api = async <T>(route: string, params: Record<string, string>): Promise<T> => {
-    const res = await fetch(`${url}${route}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(params).toString(),
-    });
-    const body = (await res.json()) as ApiResponse<T>;
-    if (body.status !== 'success') {
-      throw new Error(
-        `${route} ${JSON.stringify(params)}: ${body.errorType ?? ''} ${body.error ?? ''}`,
-      );
-    }
-    return body.data;
-  };
-
   try {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -114,39 +90,13 @@ export async function startPrometheus(scrapeConfigs: readonly object[]): Promise
     throw err;
   }
 
+  const { instant, range, labelValues } = prometheusApi(url);
   return {
     url,
-    async instant(expr) {
-      const data = await api<{
-        result: { metric: Record<string, string>; value: [number, string] }[];
-      }>('/api/v1/query', { query: expr });
-      return data.result.map((r) => ({ metric: r.metric, values: [r.value] }));
-    },
-    async range(expr, seconds, step) {
-      const end = Date.now() / 1000;
-      return (
-        await api<{ result: PromSeries[] }>('/api/v1/query_range', {
-          query: expr,
-          start: String(end - seconds),
-          end: String(end),
-          step: String(step),
-        })
-      ).result;
-    },
-    async labelValues(selector, label) {
-      const query = new URLSearchParams({ 'match[]': selector }).toString();
-      const res = await fetch(`${url}/api/v1/label/${encodeURIComponent(label)}/values?${query}`);
-      const body = (await res.json()) as ApiResponse<string[]>;
-      if (body.status !== 'success')
-        throw new Error(`label_values(${selector}, ${label}): ${body.error ?? ''}`);
-      return body.data;
-    },
+    instant,
+    range,
+    labelValues,
     stop,
     [Symbol.asyncDispose]: stop,
   };
-}
-
-/** Whether any sample of any series is a finite number (what a panel can draw). */
-export function hasFiniteValue(series: readonly PromSeries[]): boolean {
-  return series.some((s) => s.values.some(([, v]) => Number.isFinite(Number(v))));
 }
