@@ -9,34 +9,48 @@ import pino from 'pino';
 import { resolveBinaries } from '../../test/cluster/binaries.ts';
 import { type ControlPlane, startControlPlane } from '../../test/cluster/control-plane.ts';
 import { runDemo } from './demo.ts';
+import { runRealNodeDemo } from './real-node.ts';
 
-const USAGE = `usage: npm run demo:cluster [-- --once]
+const USAGE = `usage: npm run demo:cluster [-- --once] [-- --real-node]
 
 Starts a local control plane (Kubernetes binaries are built once from Go modules into
 ~/.cache/sidecar-monitor the first time: that takes a while), runs the operator, applies
 examples/sample-app.yaml and examples/sidecarmonitor.yaml, and shows the result.
 
+With --real-node (root): the whole stack on one real node (kubelet, containerd, runc): the
+chart's operator from the image built here, prometheus-operator and Prometheus 3 (built from
+their Go modules the first time), the sample app and its monitor; prints
+\`prometheus: http://127.0.0.1:<port>\` once Prometheus scrapes the sample app's exporters.
+
 flags:
   --once        exit after showing the result instead of waiting for Ctrl-C
+  --real-node   the whole stack on a real node (see above)
   -h, --help`;
 
 export async function main(argv: string[]): Promise<number> {
   let once: boolean;
+  let realNode: boolean;
   try {
     const { values } = parseArgs({
       args: argv,
       strict: true,
-      options: { once: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        once: { type: 'boolean', default: false },
+        'real-node': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
     });
     if (values.help) {
       console.log(USAGE);
       return 0;
     }
     once = values.once;
+    realNode = values['real-node'];
   } catch (err) {
     console.error(`${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  if (realNode) return runWithSignals((stopped) => runRealNodeDemo({ once, stopped }));
   const logger = pino({ name: 'demo', level: 'warn' }, pino.destination(2));
   const binaries = await resolveBinaries({
     env: process.env,
@@ -106,6 +120,25 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await cluster?.stop();
     process.off('exit', destroyNow);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** Runs `body` with a promise that resolves on SIGINT or SIGTERM. */
+async function runWithSignals(body: (stopped: Promise<void>) => Promise<number>): Promise<number> {
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => {
+    stop = resolve;
+  });
+  const onSignal = (): void => {
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await body(stopped);
+  } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -13,6 +13,8 @@ import { PROVIDE_KEY, type ClusterInfo } from '../cluster/cluster-info.ts';
 import { startControlEndpoint } from '../cluster/control-server.ts';
 import { buildImages } from '../images/build.ts';
 import { nodeImages, NODE_IMAGES } from './images.ts';
+import { resolveStackBinaries } from '../stack/binaries.ts';
+import { buildStackImages, STACK_IMAGES } from '../stack/images.ts';
 import { startRealNodeCluster } from './real-node.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -26,8 +28,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
       logger.info({ build: line }, 'building Kubernetes and node binaries');
     },
   });
+  // Prometheus 3 and prometheus-operator, as users run them (build-prometheus.sh).
+  const stack = await resolveStackBinaries({
+    env: process.env,
+    onProgress: (line) => {
+      logger.info({ build: line }, 'building Prometheus 3 and prometheus-operator');
+    },
+  });
   const archives = await buildImages({ logger });
-  const node = await startRealNodeCluster({ binaries, logger, images: nodeImages(archives) });
+  const node = await startRealNodeCluster({
+    binaries,
+    logger,
+    images: [...nodeImages(archives), ...buildStackImages(stack)],
+  });
   const cluster = node.controlPlane;
   const destroyNow = (): void => {
     node.destroyNow();
@@ -65,8 +78,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
       podCidr: node.network.cidr,
       gateway: node.network.gateway,
       bridge: node.network.bridge,
-      images: NODE_IMAGES,
+      images: { ...NODE_IMAGES, ...STACK_IMAGES },
     },
+    stack,
   };
   project.provide(PROVIDE_KEY, info);
 

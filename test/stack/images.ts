@@ -30,7 +30,6 @@ export function stackImageSpecs(binaries: StackBinaries): StaticImage[] {
       ],
       entrypoint: ['/bin/prometheus'],
       user: USER,
-      workingDir: '/prometheus',
       exposedPorts: [9090],
     },
     {

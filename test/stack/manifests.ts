@@ -29,6 +29,8 @@ export interface StackOptions {
   /** Prometheus's global scrape interval (PodMonitors without their own interval use it). */
   readonly scrapeInterval: string;
   readonly evaluationInterval: string;
+  /** Also select every ScrapeConfig (plain static targets, e.g. a test's relay). */
+  readonly scrapeConfigs?: boolean;
 }
 
 export function operatorObjects(namespace = STACK_NAMESPACE): KubeObject[] {
@@ -159,6 +161,9 @@ export function prometheusObjects(
         serviceMonitorNamespaceSelector: {},
         ruleSelector: {},
         ruleNamespaceSelector: {},
+        ...(options.scrapeConfigs === true
+          ? { scrapeConfigSelector: {}, scrapeConfigNamespaceSelector: {} }
+          : {}),
         securityContext: podSecurity,
         resources: { requests: { cpu: '100m', memory: '256Mi' } },
         retention: '2h',

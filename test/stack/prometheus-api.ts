@@ -35,6 +35,7 @@ export interface PrometheusApi {
   readonly rules: () => Promise<{ name: string; file: string; rules: PromRule[] }[]>;
   /** The configuration Prometheus runs with (YAML). */
   readonly config: () => Promise<string>;
+  readonly buildInfo: () => Promise<{ version: string }>;
 }
 
 interface ApiResponse<T> {
@@ -99,6 +100,7 @@ export function prometheusApi(url: string): PrometheusApi {
     async config() {
       return (await call<{ yaml: string }>('/api/v1/status/config')).yaml;
     },
+    buildInfo: () => call<{ version: string }>('/api/v1/status/buildinfo'),
   };
 }
 
