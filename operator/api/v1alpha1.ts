@@ -260,7 +260,9 @@ export interface ExporterSpec {
   port?: number;
   /**
    * Requests and limits of the exporter container (cpu and memory). Unset values take the
-   * operator's defaults. Requests must not exceed limits.
+   * operator's defaults (requests 10m cpu, 80Mi memory; limits 500m cpu, 128Mi memory: sized from
+   * the first exporter on a node scraped every second, see the README). Requests must not exceed
+   * limits.
    */
   resources?: ExporterResources;
   /**
@@ -279,7 +281,8 @@ export interface ExporterSpec {
 
 /**
  * Requests and limits of the exporter container (cpu and memory). Unset values take the operator's
- * defaults. Requests must not exceed limits.
+ * defaults (requests 10m cpu, 80Mi memory; limits 500m cpu, 128Mi memory: sized from the first
+ * exporter on a node scraped every second, see the README). Requests must not exceed limits.
  */
 export interface ExporterResources {
   /**
@@ -779,7 +782,7 @@ export const openAPIV3Schema: JSONSchemaProps = {
             },
             resources: {
               description:
-                "Requests and limits of the exporter container (cpu and memory). Unset values take the operator's defaults. Requests must not exceed limits.",
+                "Requests and limits of the exporter container (cpu and memory). Unset values take the operator's defaults (requests 10m cpu, 80Mi memory; limits 500m cpu, 128Mi memory: sized from the first exporter on a node scraped every second, see the README). Requests must not exceed limits.",
               type: 'object',
               properties: {
                 requests: {

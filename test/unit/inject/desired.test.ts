@@ -61,8 +61,8 @@ describe('desiredPodTemplate', () => {
       capabilities: { drop: ['ALL'] },
     });
     expect(exporter.resources).toEqual({
-      requests: { cpu: '10m', memory: '96Mi' },
-      limits: { cpu: '200m', memory: '128Mi' },
+      requests: { cpu: '10m', memory: '80Mi' },
+      limits: { cpu: '500m', memory: '128Mi' },
     });
     expect(exporter.volumeMounts).toEqual([
       {
