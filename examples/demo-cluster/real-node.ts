@@ -180,6 +180,9 @@ export async function runRealNodeDemo(options: {
     const pods = await waitForScrapes(kubectl, prometheus.url);
     server = await relay(prometheus.podIP, 9090);
     const port = (server.address() as { port: number }).port;
+    const ready = await fetch(`http://127.0.0.1:${String(port)}/-/ready`);
+    if (!ready.ok)
+      throw new Error(`Prometheus through the loopback relay: HTTP ${String(ready.status)}`);
     const bin = path.dirname(binaries.paths.kubectl);
     console.log(
       [
