@@ -51,6 +51,9 @@ LABEL org.opencontainers.image.title="sidecar-monitor-sample-app" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 COPY --from=build /sample-app ./
+# /spawn starts `sleep` children (process-count metrics); the runtime has glibc, so
+# coreutils' sleep of the target platform is enough, and adds no shell.
+COPY --from=deps /usr/bin/sleep /usr/local/bin/sleep
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/nodejs/bin/node", "/app/main.js"]
