@@ -336,7 +336,9 @@ function containerScript(
   }
   const binds = hs.flatMap((h) => {
     const dir = ownDirs.get(h.key);
-    if (dir === undefined) return [];
+    // runc on a hybrid host puts the container in a cgroup2 directory of its own but
+    // mounts only the v1 hierarchies in the container (seen on a real node here).
+    if (dir === undefined || h.version === 2) return [];
     const at = `"$stage/${mountName(h)}"`;
     return [
       `mkdir ${at}`,

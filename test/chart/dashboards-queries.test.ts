@@ -179,8 +179,11 @@ beforeAll(async () => {
   );
 
   // The two pods of the workload, simulated here: the app, and the exporter as injected.
+  // In the cgroup v2 layout (a private cgroup namespace showing the container's own
+  // cgroup2 directory), so that the pressure panels, cgroup v2 only, have data too.
   for (const appUid of [APP_UID, OTHER_UID]) {
     const pod = await startMonitoredPod({
+      cgroupNamespace: 'private',
       appUid,
       exporterUid: APP_UID,
       appLimits: { memoryBytes: 512 * MIB, cpuCores: 0.2, pids: 200 },

@@ -25,9 +25,13 @@ const UID = 1000;
 /**
  * What the exporter says about the watched container, with the container's name made
  * neutral: family names of its series, the limits it read, and what it could not read.
- * Requests and limits from the operator's config are left out: they are not the runtime's.
+ * Requests, limits and probes from the operator's config are left out: they are not the
+ * runtime's.
  */
-function exporterView(text: string, container: string): {
+function exporterView(
+  text: string,
+  container: string,
+): {
   families: string[];
   memoryLimit: number | undefined;
   cpuQuota: number | undefined;
@@ -40,7 +44,7 @@ function exporterView(text: string, container: string): {
   for (const line of lines) {
     if (!line.includes(`container="${container}"`)) continue;
     const name = /^([a-z_]+)/.exec(line)?.[1] ?? '';
-    if (/_(requests|limits)_/.test(name) || name.includes('collector_degraded')) continue;
+    if (/_(requests|limits)_|^sidecar_monitor_probe_|collector_degraded/.test(name)) continue;
     families.add(name);
   }
   const one = (name: string): number | undefined =>
@@ -77,7 +81,7 @@ function layout(pid: number): { memoryPath: string; ownLimit: number; cgroupMoun
   const mount = readFileSync(`/proc/${String(pid)}/mountinfo`, 'utf8')
     .split('\n')
     .map((l) => l.split(' '))
-    .find((f) => f[4] === '/sys/fs/cgroup/memory');
+    .findLast((f) => f[4] === '/sys/fs/cgroup/memory'); // the topmost: what the process sees
   return { memoryPath, ownLimit, cgroupMountRo: (mount?.[5] ?? '').split(',').includes('ro') };
 }
 
@@ -105,7 +109,13 @@ describe('the simulated pod mirrors a real pod on this cgroup v1 host', () => {
     );
     ns = await cluster.namespace('sim');
     await cluster.apply(
-      sampleApp(cluster.info, { name: 'app', uid: UID, gid: UID, cpuLimit: '500m', memoryLimit: '256Mi' }),
+      sampleApp(cluster.info, {
+        name: 'app',
+        uid: UID,
+        gid: UID,
+        cpuLimit: '500m',
+        memoryLimit: '256Mi',
+      }),
       { namespace: ns.name },
     );
     await cluster.apply(
@@ -117,8 +127,12 @@ describe('the simulated pod mirrors a real pod on this cgroup v1 host', () => {
       },
       { namespace: ns.name },
     );
-    [real] = (await readyPods(cluster, ns.name, 'app.kubernetes.io/name=app', 1, (p) =>
-      containerStatus(p, EXPORTER)?.started === true,
+    [real] = (await readyPods(
+      cluster,
+      ns.name,
+      'app.kubernetes.io/name=app',
+      1,
+      (p) => containerStatus(p, EXPORTER)?.started === true,
     )) as [PodView];
     simulated = await startMonitoredPod({
       appUid: UID,
@@ -135,7 +149,10 @@ describe('the simulated pod mirrors a real pod on this cgroup v1 host', () => {
   });
 
   test('the same cgroup layout: host paths, the own directory bound read-only', async () => {
-    const realApp = await containerPid(cluster.info, containerStatus(real.object, 'web')?.containerID ?? '');
+    const realApp = await containerPid(
+      cluster.info,
+      containerStatus(real.object, 'web')?.containerID ?? '',
+    );
     const realView = layout(realApp);
     const simView = layout(simulated.app.hostPid);
     // No cgroup namespace: the process sees the host's path of its cgroup...

@@ -5,6 +5,7 @@ import type { ExporterConfig } from '../../../exporter/config.ts';
 import { serializeExporterConfig } from '../../../exporter/config.ts';
 import {
   createSimulatedPod,
+  type CgroupNamespaceMode,
   type ContainerLimits,
   type PodProcess,
   type SimulatedPod,
@@ -25,6 +26,8 @@ export interface MonitoredPodOptions {
   /** argv of the exporter; default: the TypeScript sources via the CLI. */
   exporterCommand?: string[];
   exporterArgs?: string[];
+  /** How containers see their cgroups (default: what runc does on this host). */
+  cgroupNamespace?: CgroupNamespaceMode;
 }
 
 export interface MonitoredPod {
@@ -44,7 +47,9 @@ export function exporterCommand(): string[] {
 }
 
 export async function startMonitoredPod(options: MonitoredPodOptions = {}): Promise<MonitoredPod> {
-  const pod = await createSimulatedPod();
+  const pod = await createSimulatedPod(
+    options.cgroupNamespace === undefined ? {} : { cgroupNamespace: options.cgroupNamespace },
+  );
   try {
     const app = await pod.start({
       name: 'app',
