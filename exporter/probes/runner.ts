@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { ProbeConfig } from '../config.ts';
 import type { ProbeFamilies } from '../metrics/families.ts';
 import { PROBE_PHASES } from '../metrics/catalog.ts';
+import { grpcAttempt } from './grpc-probe.ts';
 import { httpAttempt } from './http-probe.ts';
 import type { ProbeOutcome } from './outcome.ts';
 import { tcpAttempt } from './tcp-probe.ts';
@@ -19,7 +20,7 @@ export interface ProbeRunnerDeps {
   random: () => number;
   userAgent: string;
   env: Readonly<Record<string, string | undefined>>;
-  /** One attempt; defaults to the real HTTP and TCP probes (tests of the schedule replace it). */
+  /** One attempt; defaults to the real probes (tests of the schedule replace it). */
   attempt?: (probe: ProbeConfig, signal: AbortSignal) => Promise<ProbeOutcome>;
 }
 
@@ -114,7 +115,9 @@ export class ProbeRunner {
               now,
               signal,
             })
-          : await tcpAttempt(probe, now, signal);
+          : probe.type === 'grpc'
+            ? await grpcAttempt({ probe, userAgent: this.deps.userAgent, now, signal })
+            : await tcpAttempt(probe, now, signal);
     } catch (err) {
       // Attempts return outcomes; this is a bug guard, not a path we expect.
       this.deps.logger.error({ err, probe: probe.name }, 'probe attempt threw');

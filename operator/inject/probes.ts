@@ -51,9 +51,14 @@ function isLoopback(host: string | undefined): boolean {
 
 /** Same endpoint, same request: probing it twice measures nothing new. */
 function identity(p: ProbeConfig): string {
-  return p.type === 'tcp'
-    ? `tcp:${p.port}`
-    : `http:${p.scheme}:${p.port}:${p.path}:${JSON.stringify(p.headers)}`;
+  switch (p.type) {
+    case 'tcp':
+      return `tcp:${p.port}`;
+    case 'grpc':
+      return `grpc:${p.tls}:${p.port}:${p.service}`;
+    case 'http':
+      return `http:${p.scheme}:${p.port}:${p.path}:${JSON.stringify(p.headers)}`;
+  }
 }
 
 function uniqueName(base: string, taken: Set<string>): string {
