@@ -7,7 +7,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../../operator/inject/cli.ts';
 import { processStream } from '../../../operator/inject/offline.ts';
-import { facts, IMAGE, loadFixtures, monitor } from './fixtures.ts';
+import { facts, IMAGE, loadAllFixtures, monitor } from './fixtures.ts';
 
 const MONITOR = `apiVersion: sidecarmonitor.io/v1alpha1
 kind: SidecarMonitor
@@ -157,7 +157,7 @@ describe('processStream', () => {
     const everything = monitor({
       selector: { matchExpressions: [{ key: 'example.com/none', operator: 'DoesNotExist' }] },
     });
-    for (const fixture of loadFixtures()) {
+    for (const fixture of loadAllFixtures()) {
       const result = processStream(fixture.text, {
         mode: 'inject',
         monitor: everything,
