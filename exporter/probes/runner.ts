@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import type { ProbeConfig } from '../config.ts';
 import type { ProbeFamilies } from '../metrics/families.ts';
 import { PROBE_PHASES } from '../metrics/catalog.ts';
-import { grpcAttempt } from './grpc-probe.ts';
 import { httpAttempt } from './http-probe.ts';
 import type { ProbeOutcome } from './outcome.ts';
 import { tcpAttempt } from './tcp-probe.ts';
@@ -51,6 +50,9 @@ export function resolveHeaders(
 }
 
 const FIRST_ATTEMPT_WINDOW_S = 2;
+
+/** node:http2 costs ~1 MB of RSS: loaded only by an exporter that has a gRPC probe. */
+const loadGrpcProbe = () => import('./grpc-probe.ts');
 
 export class ProbeRunner {
   private readonly deps: ProbeRunnerDeps;
@@ -116,7 +118,9 @@ export class ProbeRunner {
               signal,
             })
           : probe.type === 'grpc'
-            ? await grpcAttempt({ probe, userAgent: this.deps.userAgent, now, signal })
+            ? await (
+                await loadGrpcProbe()
+              ).grpcAttempt({ probe, userAgent: this.deps.userAgent, now, signal })
             : await tcpAttempt(probe, now, signal);
     } catch (err) {
       // Attempts return outcomes; this is a bug guard, not a path we expect.
