@@ -58,7 +58,23 @@ export interface TcpProbe {
   timeoutSeconds: number;
 }
 
-export type ProbeConfig = HttpProbe | TcpProbe;
+/** A gRPC health check (grpc.health.v1.Health/Check) over HTTP/2, plaintext (h2c) or TLS. */
+export interface GrpcProbe {
+  type: 'grpc';
+  name: string;
+  container?: string;
+  source: ProbeSource;
+  port: number;
+  /** The service name sent in the request; '' asks about the server as a whole. */
+  service: string;
+  tls: boolean;
+  /** Skip TLS verification: only when the monitor asks for it (or the probe was derived). */
+  insecureSkipVerify: boolean;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+}
+
+export type ProbeConfig = HttpProbe | TcpProbe | GrpcProbe;
 
 export interface WorkloadIdentity {
   kind: string;
@@ -194,7 +210,7 @@ function oneOf<T extends string>(v: Json, path: string, values: readonly T[]): T
 
 function probe(v: Json, path: string): ProbeConfig {
   const o = obj(v, path);
-  const type = oneOf(o.type, `${path}.type`, ['http', 'tcp'] as const);
+  const type = oneOf(o.type, `${path}.type`, ['http', 'tcp', 'grpc'] as const);
   const common = {
     name: str(o.name, `${path}.name`, NAME, 63),
     source: oneOf(o.source, `${path}.source`, SOURCES),
@@ -219,6 +235,32 @@ function probe(v: Json, path: string): ProbeConfig {
     ]);
     return { type, ...withContainer };
   }
+  const insecure = o.insecureSkipVerify ?? false;
+  if (typeof insecure !== 'boolean')
+    throw new ConfigError(`${path}.insecureSkipVerify`, 'must be a boolean');
+  if (type === 'grpc') {
+    rejectUnknown(o, path, [
+      'type',
+      'name',
+      'container',
+      'source',
+      'port',
+      'intervalSeconds',
+      'timeoutSeconds',
+      'service',
+      'tls',
+      'insecureSkipVerify',
+    ]);
+    const tls = o.tls ?? false;
+    if (typeof tls !== 'boolean') throw new ConfigError(`${path}.tls`, 'must be a boolean');
+    return {
+      type,
+      ...withContainer,
+      service: o.service === undefined ? '' : grpcService(o.service, `${path}.service`),
+      tls,
+      insecureSkipVerify: insecure,
+    };
+  }
   rejectUnknown(o, path, [
     'type',
     'name',
@@ -233,9 +275,6 @@ function probe(v: Json, path: string): ProbeConfig {
     'insecureSkipVerify',
   ]);
   const probePath = o.path === undefined ? '/' : str(o.path, `${path}.path`, /^\/[^\s]*$/, 2048);
-  const insecure = o.insecureSkipVerify ?? false;
-  if (typeof insecure !== 'boolean')
-    throw new ConfigError(`${path}.insecureSkipVerify`, 'must be a boolean');
   return {
     type,
     ...withContainer,
@@ -247,6 +286,13 @@ function probe(v: Json, path: string): ProbeConfig {
     headers: list(o.headers, `${path}.headers`, 16, header),
     insecureSkipVerify: insecure,
   };
+}
+
+/** gRPC service names are protobuf full names: printable ASCII, no spaces; '' is allowed. */
+function grpcService(v: Json, path: string): string {
+  if (typeof v !== 'string' || v.length > 256 || !/^[!-~]*$/.test(v))
+    throw new ConfigError(path, 'must be at most 256 printable ASCII characters without spaces');
+  return v;
 }
 
 function workload(v: Json, path: string): WorkloadIdentity {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../../operator/inject/cli.ts';
 import { processStream } from '../../../operator/inject/offline.ts';
-import { facts, IMAGE, loadFixtures, monitor } from './fixtures.ts';
+import { facts, IMAGE, loadAllFixtures, monitor, PROBE_WORKLOADS_DIR } from './fixtures.ts';
 
 const MONITOR = `apiVersion: sidecarmonitor.io/v1alpha1
 kind: SidecarMonitor
@@ -157,7 +158,7 @@ describe('processStream', () => {
     const everything = monitor({
       selector: { matchExpressions: [{ key: 'example.com/none', operator: 'DoesNotExist' }] },
     });
-    for (const fixture of loadFixtures()) {
+    for (const fixture of loadAllFixtures()) {
       const result = processStream(fixture.text, {
         mode: 'inject',
         monitor: everything,
@@ -218,6 +219,38 @@ describe('sidecar-monitor inject (in process)', () => {
     expect(await main(['-m', 'm.yaml', ...image], io)).toBe(1);
     expect(io.err).toMatch(/^<stdin>:\d+: Job\/migrate: skipped \(UnsupportedKind\): /m);
     expect(io.out).toContain(JOB);
+  });
+
+  it('gRPC and exec probes: derived into the config, unrecognised ones reported with the reason', async () => {
+    const dir = PROBE_WORKLOADS_DIR;
+    const files = [
+      'grpc__deployment-currency-grpc-health-probe.yaml',
+      'http__statefulset-ledger-exec-not-probed.yaml',
+    ];
+    const io = memoryIo({
+      'm.yaml': MONITOR.replace(/matchLabels:\n(\s+)app: web/, 'matchLabels:\n$1x: y').replace(
+        /selector:\n(\s+)matchLabels:\n\s+x: y/,
+        'selector:\n$1matchExpressions: [{ key: app, operator: In, values: [currency, ledger] }]',
+      ),
+      ...Object.fromEntries(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')])),
+    });
+    expect(await main(['-m', 'm.yaml', ...files.flatMap((f) => ['-f', f]), ...image], io)).toBe(0);
+    const configs = [...io.out.matchAll(/value: '(\{"version":1.*\})'/g)].map(
+      (m) => JSON.parse(m[1] ?? '') as { probes: { type: string; port: number; tls?: boolean }[] },
+    );
+    expect(configs.map((c) => c.probes.map((p) => `${p.type}:${p.port}:${p.tls ?? '-'}`))).toEqual([
+      ['grpc:7000:false', 'grpc:7443:true'],
+      [],
+    ]);
+    expect(io.err).toMatch(
+      /Deployment\/currency: info: ProbeNotSupported: startupProbe .*flag -tls-ca-cert/,
+    );
+    expect(io.err).toMatch(
+      /StatefulSet\/ledger: info: ProbeNotSupported: livenessProbe .*program "ledger-ctl"/,
+    );
+    expect(io.err).toMatch(
+      /StatefulSet\/ledger: info: ProbeNotSupported: readinessProbe .*shell syntax/,
+    );
   });
 
   it('an opted-out workload is reported but is not a failure', async () => {
