@@ -89,7 +89,7 @@ function grpcAction(
   if (port === undefined) {
     notes.push({
       code: 'ProbePortNotFound',
-      message: `${where}: port ${String(action.port)} is not a port of the container`,
+      message: `${where}: port ${shown(action.port)} is not a port of the container`,
     });
     return undefined;
   }
@@ -205,7 +205,7 @@ function fromProbe(
   if (port === undefined) {
     notes.push({
       code: 'ProbePortNotFound',
-      message: `${where}: port ${String(action.port)} is not a port of the container`,
+      message: `${where}: port ${shown(action.port)} is not a port of the container`,
     });
     return undefined;
   }
@@ -251,7 +251,7 @@ function fromEndpoint(
   if (port === undefined) {
     notes.push({
       code: 'EndpointPortNotFound',
-      message: `endpoint "${endpoint.name}": no container port named "${String(endpoint.port)}"`,
+      message: `endpoint "${endpoint.name}": no container port named "${shown(endpoint.port)}"`,
     });
     return undefined;
   }
@@ -335,4 +335,19 @@ export function planProbes(
     });
   }
   return { probes: probes.slice(0, MAX_PROBES), env, notes };
+}
+
+/**
+ * A value from a workload, quoted in a note. Anything can be there (String() throws on an
+ * object whose toString is not a function, as the fuzz test found).
+ */
+function shown(value: unknown): string {
+  if (typeof value === 'string' || typeof value === 'number') return String(value);
+  try {
+    // undefined for undefined, functions and symbols, whatever the declared type says
+    const text = JSON.stringify(value) as string | undefined;
+    return text ?? typeof value;
+  } catch {
+    return typeof value;
+  }
 }
