@@ -8,6 +8,7 @@ import {
   containerStatus,
   EXPORTER_PORT,
   httpGet,
+  installChart,
   readyPods,
   realNode,
   samples,
@@ -23,24 +24,10 @@ const GRPC_PORT = 50051;
 describe('gRPC health probes on a real node', () => {
   let ns: TestNamespace;
   let pod: PodView;
+  let uninstall: () => Promise<void>;
 
   beforeAll(async () => {
-    await cluster.helm(
-      [
-        'install',
-        'smon-grpc',
-        'charts/sidecar-monitor',
-        '-n',
-        RELEASE_NS,
-        '--create-namespace',
-        '--set',
-        'image.repository=localhost/sidecar-monitor,image.tag=dev,image.pullPolicy=Never',
-        '--wait',
-        '--timeout',
-        '180s',
-      ],
-      { timeoutMs: 200_000 },
-    );
+    uninstall = await installChart(cluster, 'smon-grpc', RELEASE_NS);
     ns = await cluster.namespace('grpc');
     const labels = { 'app.kubernetes.io/name': 'cart' };
     await cluster.apply(
@@ -96,9 +83,7 @@ describe('gRPC health probes on a real node', () => {
   });
   afterAll(async () => {
     await ns.delete();
-    await cluster.helm(['uninstall', 'smon-grpc', '-n', RELEASE_NS, '--wait'], {
-      allowFailure: true,
-    });
+    await uninstall();
   });
 
   test("the derived gRPC probe succeeds and fails as the app's health status changes", async () => {

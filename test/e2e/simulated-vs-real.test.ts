@@ -11,6 +11,7 @@ import {
   containerStatus,
   EXPORTER_PORT,
   httpGet,
+  installChart,
   readyPods,
   sampleApp,
   samples,
@@ -89,24 +90,10 @@ describe('the simulated pod mirrors a real pod on this cgroup v1 host', () => {
   let ns: TestNamespace;
   let real: PodView;
   let simulated: MonitoredPod;
+  let uninstall: () => Promise<void>;
 
   beforeAll(async () => {
-    await cluster.helm(
-      [
-        'install',
-        'smon-sim',
-        'charts/sidecar-monitor',
-        '-n',
-        'sidecar-monitor-sim',
-        '--create-namespace',
-        '--set',
-        'image.repository=localhost/sidecar-monitor,image.tag=dev,image.pullPolicy=Never',
-        '--wait',
-        '--timeout',
-        '180s',
-      ],
-      { timeoutMs: 200_000 },
-    );
+    uninstall = await installChart(cluster, 'smon-sim', 'sidecar-monitor-sim');
     ns = await cluster.namespace('sim');
     await cluster.apply(
       sampleApp(cluster.info, {
@@ -143,9 +130,7 @@ describe('the simulated pod mirrors a real pod on this cgroup v1 host', () => {
   afterAll(async () => {
     await simulated.stop();
     await ns.delete();
-    await cluster.helm(['uninstall', 'smon-sim', '-n', 'sidecar-monitor-sim', '--wait'], {
-      allowFailure: true,
-    });
+    await uninstall();
   });
 
   test('the same cgroup layout: host paths, the own directory bound read-only', async () => {

@@ -5,12 +5,11 @@
 //
 // Teardown stops everything and fails the run if the host is not as it was found
 // (sysctls, netfilter tables, links, mounts, cgroups, fixed paths).
-import path from 'node:path';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { resolveBinaries } from '../cluster/binaries.ts';
-import { PROVIDE_KEY, type ClusterInfo } from '../cluster/cluster-info.ts';
 import { startControlEndpoint } from '../cluster/control-server.ts';
+import { provideCluster } from '../cluster/provide.ts';
 import { buildImages } from '../images/build.ts';
 import { nodeImages, NODE_IMAGES } from './images.ts';
 import { startRealNodeCluster } from './real-node.ts';
@@ -42,39 +41,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   }
 
-  const previous = { KUBECONFIG: process.env.KUBECONFIG, KUBECACHEDIR: process.env.KUBECACHEDIR };
-  process.env.KUBECONFIG = cluster.kubeconfigPath;
-  process.env.KUBECACHEDIR = path.join(cluster.dir, 'kube-cache');
-
-  const info: ClusterInfo = {
-    kubeconfigPath: cluster.kubeconfigPath,
-    server: cluster.server,
-    kubeVersion: cluster.kubeVersion,
-    binarySource: binaries.source,
-    binaries: binaries.paths,
-    dir: cluster.dir,
-    components: cluster.components,
-    fakeNodes: cluster.fakeNodes,
-    timings: cluster.timings,
-    control: { url: endpoint.url, token: endpoint.token },
-    realNode: {
-      name: node.nodeName,
-      dir: node.nodeDir,
-      cgroupRoot: node.cgroupRoot,
-      containerdSocket: node.containerdSocket,
-      podCidr: node.network.cidr,
-      gateway: node.network.gateway,
-      bridge: node.network.bridge,
-      images: NODE_IMAGES,
-    },
-  };
-  project.provide(PROVIDE_KEY, info);
+  const restore = provideCluster(project, cluster, binaries, endpoint, {
+    name: node.nodeName,
+    dir: node.nodeDir,
+    cgroupRoot: node.cgroupRoot,
+    containerdSocket: node.containerdSocket,
+    podCidr: node.network.cidr,
+    gateway: node.network.gateway,
+    bridge: node.network.bridge,
+    images: NODE_IMAGES,
+  });
 
   return async () => {
-    for (const [name, value] of Object.entries(previous)) {
-      if (value === undefined) Reflect.deleteProperty(process.env, name);
-      else process.env[name] = value;
-    }
+    restore();
     await endpoint.close();
     const diff = await node.stop();
     process.off('exit', destroyNow);
