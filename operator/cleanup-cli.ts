@@ -2,9 +2,9 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { cleanup } from './cleanup.ts';
-import { readVersion } from './cli.ts';
 import { KubeClient } from './kube/client.ts';
 import { loadAccess } from './kube/kubeconfig.ts';
+import { readVersion } from './version.ts';
 
 const USAGE = `usage: sidecar-monitor cleanup [flags]
 

@@ -2,10 +2,7 @@
 // run the manager until SIGTERM (releasing the lease), exit non-zero when leadership
 // was lost so the pod restarts clean.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { ensureNodeFlags } from '../exporter/runtime-flags.ts';
 import { DEFAULT_EXPORTER_RESOURCES } from './api/constants.ts';
@@ -16,23 +13,7 @@ import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
 import { Manager, StartupError } from './manager.ts';
 import { createMetrics } from './metrics.ts';
 import { buildServer } from './server.ts';
-
-export async function readVersion(): Promise<string> {
-  // operator/cli.ts in development, dist/operator/cli.js in the image.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'sidecar-monitor' && pkg.version) return pkg.version;
-    } catch {
-      // not this directory
-    }
-  }
-  return 'unknown';
-}
+import { readVersion } from './version.ts';
 
 /**
  * Node's default young generation grows to 64 MB semi-spaces, which a list of thousands of
