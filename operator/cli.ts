@@ -10,6 +10,7 @@ import { systemClock } from './clock.ts';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.ts';
 import { KubeClient } from './kube/client.ts';
 import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
+import { rateLimiter } from './kube/throttle.ts';
 import { Manager, StartupError } from './manager.ts';
 import { createMetrics } from './metrics.ts';
 import { buildServer } from './server.ts';
@@ -42,13 +43,14 @@ export async function main(argv: string[]): Promise<number> {
   const metrics = createMetrics(version);
   let access: KubeAccess;
   try {
-    access = await loadAccess(flags.kubeconfig);
+    access = await loadAccess(flags.kubeconfig, flags.context ? { context: flags.context } : {});
   } catch (err) {
     console.error(`sidecar-monitor operator: ${(err as Error).message}`);
     return 2;
   }
   const client = KubeClient.fromAccess(access, {
     userAgent: `sidecar-monitor-operator/${version}`,
+    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
     observe: (method, code, seconds) => {
       metrics.apiRequests.inc({ method, code: String(code) });
       metrics.apiRequestDuration.observe({ method }, seconds);
@@ -82,7 +84,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const address = await server.listen({ host: flags.listen.host, port: flags.listen.port });
     logger.info(
-      { address, version, identity, apiServer: access.server.origin, credentials: access.source },
+      {
+        address,
+        version,
+        identity,
+        apiServer: access.server.origin,
+        credentials: access.source,
+        ...(client.proxy ? { proxy: client.proxy.origin } : {}),
+      },
       'serving /metrics, /healthz, /readyz',
     );
     const result = await manager.run(stop.signal);

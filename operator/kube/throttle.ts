@@ -46,3 +46,8 @@ export class TokenBucket implements RateLimiter {
 
 /** No client-side limit (--kube-api-qps 0): the API server's fairness alone. */
 export const unlimited: RateLimiter = { wait: () => Promise.resolve() };
+
+/** The limiter for --kube-api-qps/--kube-api-burst: 0 QPS means none. */
+export function rateLimiter(qps: number, burst: number, clock: Clock): RateLimiter {
+  return qps > 0 ? new TokenBucket(qps, burst, clock) : unlimited;
+}
