@@ -63,7 +63,7 @@ export async function forEachObject(
   for (const ns of scopes) {
     let restarts = 0;
     let cont: string | undefined;
-    do {
+    for (;;) {
       let page: ListPage;
       try {
         page = await client.list(collectionPath(r, ns), {
@@ -90,7 +90,8 @@ export async function forEachObject(
         await fn(obj);
       }
       cont = page.continue;
-    } while (cont);
+      if (!cont) break;
+    }
   }
 }
 
