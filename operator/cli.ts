@@ -48,18 +48,28 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`sidecar-monitor operator: ${(err as Error).message}`);
     return 2;
   }
-  const client = KubeClient.fromAccess(access, {
+  const clientOptions = {
     userAgent: `sidecar-monitor-operator/${version}`,
-    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
-    observe: (method, code, seconds) => {
+    observe: (method: string, code: number | 'error', seconds: number) => {
       metrics.apiRequests.inc({ method, code: String(code) });
       metrics.apiRequestDuration.observe({ method }, seconds);
     },
+  };
+  const client = KubeClient.fromAccess(access, {
+    ...clientOptions,
+    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
+  });
+  // Events get a token bucket of their own, as controller-runtime's recorder (its own
+  // client from the same config): a burst of Events never delays the injections.
+  const eventClient = client.withOptions({
+    ...clientOptions,
+    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
   });
   const identity = flags.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
   const manager = new Manager({
     flags,
     client,
+    eventClient,
     clock: systemClock,
     logger,
     metrics,

@@ -98,6 +98,14 @@ export class KubeClient {
     return new KubeClient(new Transport(access, options.transport), options);
   }
 
+  /**
+   * Another client on the same connections with other options: e.g. its own rate limit,
+   * as controller-runtime gives its event recorder a client of its own.
+   */
+  withOptions(options: KubeClientOptions): KubeClient {
+    return new KubeClient(this.#transport, options);
+  }
+
   get server(): URL {
     return this.#transport.server;
   }

@@ -259,6 +259,26 @@ describe('KubeClient against a misbehaving server', () => {
     fixedClient.close();
   });
 
+  it('withOptions: another rate limit on the same connections (the event recorder)', async () => {
+    handler = (_req, res) => {
+      res.end('{}');
+    };
+    const { c, waits } = client(fixed);
+    let eventWaits = 0;
+    const events = c.withOptions({
+      limiter: {
+        wait: () => {
+          eventWaits++;
+          return Promise.resolve();
+        },
+      },
+    });
+    await events.create('/api/v1/namespaces/x/events', {});
+    await c.get('/api/v1/pods');
+    expect([waits(), eventWaits]).toEqual([1, 1]);
+    c.close();
+  });
+
   it('stops retrying when the caller aborts', async () => {
     handler = (_req, res) => {
       status(res, 429, { 'Retry-After': '1' });
