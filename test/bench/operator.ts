@@ -404,6 +404,16 @@ export async function run(args: string[]): Promise<void> {
         0.99,
       );
       rss.push([n, rssBytes(op.child.pid!)]);
+      const codes = new Map<string, number>();
+      for (const m of text.matchAll(
+        /^sidecar_monitor_operator_api_requests_total\{([^}]*)\} (\S+)$/gm,
+      )) {
+        const code = /code="([^"]+)"/.exec(m[1] ?? '')?.[1] ?? '?';
+        codes.set(code, (codes.get(code) ?? 0) + Number(m[2]));
+      }
+      console.error(
+        `[bench operator] N=${n}: operator API requests by code: ${[...codes].map(([c, k]) => `${c}: ${k}`).join(', ')}`,
+      );
       await op.stop();
       rows.push(
         `| ${n} | ${s(sequential)} | ${s(parallel)} | ${s(took)} | ${(took / sequential).toFixed(2)}× | ${(took / parallel).toFixed(2)}× | ${ms(p50)} | ${ms(p99)} |`,
