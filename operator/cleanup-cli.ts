@@ -58,7 +58,8 @@ export const processIo: CleanupIo = {
 function target(access: KubeAccess, client: KubeClient): string {
   const context = access.context === undefined ? '' : `, context "${access.context}"`;
   const proxy = client.proxy ? `, through proxy ${client.proxy.origin}` : '';
-  return `API server ${access.server.origin}${context}${proxy} (${access.source})`;
+  const from = access.kubeconfig === undefined ? access.source : `kubeconfig ${access.kubeconfig}`;
+  return `API server ${access.server.origin}${context}${proxy} (${from})`;
 }
 
 export async function main(argv: string[], io: CleanupIo = processIo): Promise<number> {

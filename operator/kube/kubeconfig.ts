@@ -63,8 +63,9 @@ export interface KubeAccess {
   credential(): Promise<Credential>;
   /** Where it came from, for logs: "<file> (context <name>)" or "in-cluster ServiceAccount". */
   source: string;
-  /** The kubeconfig context, when there is one. */
+  /** The kubeconfig context and its files, when there is one. */
   context?: string;
+  kubeconfig?: string;
 }
 
 /** I/O the loader needs, injected so parsing is testable without files or processes. */
@@ -449,7 +450,15 @@ export async function accessFromMinified(
     const fixed: Credential = { headers: impersonation };
     credential = () => Promise.resolve(fixed);
   }
-  return { server, tls, proxy, credential, source: where, context: m.contextName };
+  return {
+    server,
+    tls,
+    proxy,
+    credential,
+    source: where,
+    context: m.contextName,
+    kubeconfig: source,
+  };
 }
 
 /** The pod's ServiceAccount: API server from the service env vars, token re-read as it rotates. */
