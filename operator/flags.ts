@@ -4,6 +4,11 @@ import { parseArgs } from 'node:util';
 
 export interface OperatorFlags {
   kubeconfig: string | undefined;
+  /** A context of the kubeconfig instead of its current-context, as kubectl's --context. */
+  context: string | undefined;
+  /** Client-side rate limit of every API request (0: none); controller-runtime's defaults. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
   /** Namespaces to watch; empty: all. */
   namespaces: string[];
   /** The exporter image injected when a monitor names none. */
@@ -45,7 +50,10 @@ export const USAGE = `usage: sidecar-monitor operator [flags]
 Reconciles SidecarMonitors into the pod templates of the workloads they select.
 
 flags:
-  --kubeconfig PATH                  kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
+  --kubeconfig PATH                  kubeconfig (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)
+  --context NAME                     kubeconfig context to use (default: its current-context)
+  --kube-api-qps QPS                 client-side rate limit of API requests (default 20; 0: none)
+  --kube-api-burst N                 requests allowed at once above that rate (default 30)
   --namespace NS                     watch only this namespace (repeatable; default: all namespaces)
   --exporter-image IMAGE             exporter image injected by default (default: $SIDECAR_MONITOR_IMAGE)
   --allowed-exporter-images LIST     comma-separated images monitors may choose ('repo/*' allows a prefix);
@@ -77,6 +85,30 @@ function integer(flag: string, text: string, min: number, max: number): number {
   return n;
 }
 
+export const DEFAULT_KUBE_API_QPS = 20;
+export const DEFAULT_KUBE_API_BURST = 30;
+
+/** --kube-api-qps and --kube-api-burst (shared by every command that talks to a cluster). */
+export function kubeApiRate(
+  qpsText: string | undefined,
+  burstText: string | undefined,
+): { kubeApiQps: number; kubeApiBurst: number } {
+  const qpsFlag = qpsText ?? String(DEFAULT_KUBE_API_QPS);
+  const qps = Number(qpsFlag);
+  if (!/^\d+(\.\d+)?$/.test(qpsFlag) || qps > 10_000) {
+    throw new FlagError('kube-api-qps', `must be a number from 0 to 10000, got "${qpsFlag}"`);
+  }
+  return {
+    kubeApiQps: qps,
+    kubeApiBurst: integer(
+      'kube-api-burst',
+      burstText ?? String(DEFAULT_KUBE_API_BURST),
+      1,
+      100_000,
+    ),
+  };
+}
+
 function bool(flag: string, text: string): boolean {
   if (text === 'true') return true;
   if (text === 'false') return false;
@@ -102,6 +134,9 @@ export function parseOperatorFlags(
       allowPositionals: false,
       options: {
         kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        'kube-api-qps': { type: 'string' },
+        'kube-api-burst': { type: 'string' },
         namespace: { type: 'string', multiple: true },
         'exporter-image': { type: 'string' },
         'allowed-exporter-images': { type: 'string', multiple: true },
@@ -153,6 +188,8 @@ export function parseOperatorFlags(
     }
     return {
       kubeconfig: values.kubeconfig,
+      context: values.context,
+      ...kubeApiRate(values['kube-api-qps'], values['kube-api-burst']),
       namespaces,
       exporterImage,
       allowedExporterImages: [...new Set([exporterImage, ...allowed])].filter((i) => i !== ''),

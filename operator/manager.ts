@@ -36,6 +36,8 @@ const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'
 export interface ManagerOptions {
   flags: OperatorFlags;
   client: KubeClient;
+  /** Events' own client (its own rate limit, as controller-runtime's recorder); default: client. */
+  eventClient?: KubeClient;
   clock: Clock;
   logger: Logger;
   metrics: OperatorMetrics;
@@ -232,7 +234,7 @@ export class Manager {
       },
     });
     const recorder = createEventRecorder({
-      client,
+      client: o.eventClient ?? client,
       clock,
       logger,
       component: 'sidecar-monitor',

@@ -141,6 +141,7 @@ describe('sidecar-monitor cleanup', () => {
     const { stdout } = await run(process.execPath, [
       bin,
       'cleanup',
+      '--yes',
       '--kubeconfig',
       install().kubeconfigPath,
       '--namespace',

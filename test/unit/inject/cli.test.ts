@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -179,7 +179,11 @@ describe('processStream', () => {
   });
 });
 
-function memoryIo(files: Record<string, string>, stdin = ''): CliIo & { out: string; err: string } {
+function memoryIo(
+  files: Record<string, string>,
+  stdin = '',
+  version = '0.1.0',
+): CliIo & { out: string; err: string } {
   const io = {
     out: '',
     err: '',
@@ -193,6 +197,7 @@ function memoryIo(files: Record<string, string>, stdin = ''): CliIo & { out: str
         : Promise.resolve(text);
     },
     readStdin: () => Promise.resolve(stdin),
+    version: () => Promise.resolve(version),
     stdout: (t: string) => {
       io.out += t;
     },
@@ -312,7 +317,6 @@ describe('sidecar-monitor inject (in process)', () => {
   it.each([
     [['--nope'], /Unknown option '--nope'/],
     [['-f', 'app.yaml'], /--monitor is required/],
-    [['-m', 'm.yaml', '-f', 'app.yaml'], /no exporter image/],
     [['-m', 'm.yaml', '-f', 'missing.yaml', ...image], /cannot read missing\.yaml: ENOENT/],
     [['-m', 'm.yaml', '-f', 'bad.yaml', ...image], /invalid YAML:\nbad\.yaml:\d+:\d+: /],
     [['-m', 'm.yaml', '--kube-version', 'latest', ...image], /--kube-version: "latest"/],
@@ -327,6 +331,43 @@ describe('sidecar-monitor inject (in process)', () => {
     });
     expect(await main(argv, io)).toBe(2);
     expect(io.err).toMatch(message);
+    expect(io.out).toBe('');
+  });
+
+  it("defaults to the release's own image, as the chart installs the operator", async () => {
+    const io = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', '1.2.3');
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], io)).toBe(0);
+    expect(io.out).toContain('image: ghcr.io/sidecar-monitor/sidecar-monitor:1.2.3');
+    const fromEnv = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', '1.2.3');
+    fromEnv.env = { SIDECAR_MONITOR_IMAGE: 'registry.example/smon:9' };
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], fromEnv)).toBe(0);
+    expect(fromEnv.out).toContain('image: registry.example/smon:9');
+    // A build that does not know its version cannot name its image.
+    const unknown = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', 'unknown');
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], unknown)).toBe(2);
+    expect(unknown.err).toMatch(/no exporter image/);
+    expect(unknown.out).toBe('');
+  });
+
+  it('names every error of an invalid monitor at once, as the API server does', async () => {
+    const bad = `apiVersion: sidecarmonitor.io/v1alpha1
+kind: SidecarMonitor
+metadata:
+  name: web
+spec:
+  selector: {}
+  health:
+    endpoints:
+      - name: ready
+        port: 70000
+      - name: ready
+        port: 8080
+`;
+    const io = memoryIo({ 'm.yaml': bad, 'app.yaml': APP });
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], io)).toBe(2);
+    expect(io.err).toContain('m.yaml:11: spec.health.endpoints[1]: duplicate value ["ready"]');
+    expect(io.err).toContain('m.yaml:10: spec.health.endpoints[0].port: must be a port number');
+    expect(io.err).toContain('m.yaml:6: spec.selector: must not be empty');
     expect(io.out).toBe('');
   });
 
@@ -369,23 +410,31 @@ describe('sidecar-monitor inject (the real CLI)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('reads files, prints YAML, exits 1 for the skipped Job', async () => {
-    const run = exec(process.execPath, [
-      join(root, 'bin/sidecar-monitor.ts'),
-      'inject',
-      '-m',
-      join(dir, 'monitor.yaml'),
-      '-f',
-      join(dir, 'app.yaml'),
-      '--exporter-image',
-      IMAGE,
-    ]);
+  it('reads files, prints YAML with the release image, exits 1 for the skipped Job', async () => {
+    const env = { ...process.env };
+    delete env.SIDECAR_MONITOR_IMAGE;
+    const run = exec(
+      process.execPath,
+      [
+        join(root, 'bin/sidecar-monitor.ts'),
+        'inject',
+        '-m',
+        join(dir, 'monitor.yaml'),
+        '-f',
+        join(dir, 'app.yaml'),
+      ],
+      { env },
+    );
     const error = await run.then(
       () => undefined,
       (e: unknown) => e as { code: number; stdout: string; stderr: string },
     );
+    const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     expect(error?.code).toBe(1);
     expect(error?.stdout).toContain('name: sidecar-monitor-exporter');
+    expect(error?.stdout).toContain(`image: ghcr.io/sidecar-monitor/sidecar-monitor:${version}`);
     expect(error?.stderr).toMatch(/Job\/migrate: skipped \(UnsupportedKind\)/);
   });
 

@@ -23,6 +23,23 @@ describe('parseOperatorFlags', () => {
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
       logLevel: 'info',
+      context: undefined,
+      kubeApiQps: 20,
+      kubeApiBurst: 30,
+    });
+  });
+
+  it('takes a kubeconfig context and the client rate limit, 0 QPS for none', () => {
+    expect(
+      parseOperatorFlags([
+        '--exporter-image=a',
+        '--context=prod',
+        '--kube-api-qps=2.5',
+        '--kube-api-burst=5',
+      ]),
+    ).toMatchObject({ context: 'prod', kubeApiQps: 2.5, kubeApiBurst: 5 });
+    expect(parseOperatorFlags(['--exporter-image=a', '--kube-api-qps=0'])).toMatchObject({
+      kubeApiQps: 0,
     });
   });
 
@@ -49,6 +66,8 @@ describe('parseOperatorFlags', () => {
   it.each([
     [['--exporter-image=a', '--workers=0'], 'workers', /between 1 and 64/],
     [['--exporter-image=a', '--workers=two'], 'workers', /integer/],
+    [['--exporter-image=a', '--kube-api-qps=-1'], 'kube-api-qps', /from 0 to 10000/],
+    [['--exporter-image=a', '--kube-api-burst=0'], 'kube-api-burst', /between 1 and/],
     [['--exporter-image=a', '--namespace=Bad_NS'], 'namespace', /not a namespace name/],
     [['--exporter-image=a', '--leader-elect=yes'], 'leader-elect', /true or false/],
     [
