@@ -9,7 +9,7 @@ import {
   nativeSidecarSupport,
   type NativeSidecarSupport,
 } from '../cluster-facts.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import { type KubeObject, PODMONITORS } from '../kube/resources.ts';
@@ -30,7 +30,7 @@ export function trimNode(node: KubeObject): NodeInfo {
 }
 
 export interface FactsOptions {
-  client: KubeClient;
+  client: KubeApi;
   nodes: InformerGroup<NodeInfo>;
   serverVersion: KubeVersion | undefined;
   clock: Clock;

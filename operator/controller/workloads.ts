@@ -8,7 +8,7 @@ import { FIELD_MANAGER } from '../api/constants.ts';
 import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
 import type { Clock } from '../clock.ts';
 import type { EventRecorder } from '../events.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import {
@@ -45,7 +45,7 @@ export const RESOURCE_OF_KIND: Record<WorkloadKind, ResourceType> = {
 };
 
 export interface WorkloadReconcilerDeps {
-  client: KubeClient;
+  client: KubeApi;
   workloads: Record<WorkloadKind, InformerGroup>;
   monitors: InformerGroup<SidecarMonitor & KubeObject>;
   facts: ClusterFacts;
