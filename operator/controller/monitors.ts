@@ -8,7 +8,7 @@ import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
 import { formatFieldErrors } from '../api/field-error.ts';
 import type { MonitorValidator } from '../api/validate.ts';
 import type { Clock } from '../clock.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import { type KubeObject, objectPath, PODMONITORS, type ResourceType } from '../kube/resources.ts';
@@ -33,7 +33,7 @@ export const MONITOR_RESOURCE: ResourceType = {
 export type Monitor = SidecarMonitor & KubeObject;
 
 export interface MonitorReconcilerDeps {
-  client: KubeClient;
+  client: KubeApi;
   monitors: InformerGroup<Monitor>;
   workloads: Record<WorkloadKind, InformerGroup>;
   facts: ClusterFacts;
@@ -104,7 +104,8 @@ export class MonitorReconciler {
           kind: KIND,
           metadata: { name: ref.name, namespace: ref.namespace, finalizers: [d.finalizer] },
         },
-        { fieldManager: FIELD_MANAGER },
+        // Forced, like the status: this entry is ours alone, whoever touched the list.
+        { fieldManager: FIELD_MANAGER, force: true },
       );
       log.debug('finalizer added');
       return undefined;
@@ -197,7 +198,10 @@ export class MonitorReconciler {
         metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
         status,
       },
-      { fieldManager: FIELD_MANAGER },
+      // The status is the operator's alone: a hand edit (kubectl edit --subresource=status)
+      // makes its fields another manager's, and an unforced apply would then be refused
+      // with a 409 on every write, for good.
+      { fieldManager: FIELD_MANAGER, force: true },
     );
     const now = d.clock.now();
     this.#statusWrites.set(key, { at: now, tookMs: now - started });
@@ -299,7 +303,7 @@ export class MonitorReconciler {
           kind: KIND,
           metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
         },
-        { fieldManager: FIELD_MANAGER },
+        { fieldManager: FIELD_MANAGER, force: true },
       );
     } catch (err) {
       if (isApiError(err, 'not-found')) return;
