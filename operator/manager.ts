@@ -9,8 +9,9 @@ import type { WorkloadKind } from './api/v1alpha1.ts';
 import { KeyedBackoff } from './backoff.ts';
 import { aborted, type Clock, sleep, untilAborted } from './clock.ts';
 import { parseKubeVersion } from './cluster-facts.ts';
-import { ClusterFacts, type NodeInfo, trimNode } from './controller/facts.ts';
+import { ClusterFacts, type NodeInfo } from './controller/facts.ts';
 import type { InjectionDefaults } from './controller/injection.ts';
+import { NodeVersionTables, watchKubeletVersions } from './controller/kubelet-versions.ts';
 import { monitorKey, workloadKey } from './controller/keys.ts';
 import { NamespaceStatus } from './controller/namespaces.ts';
 import { type Monitor, MONITOR_RESOURCE, MonitorReconciler } from './controller/monitors.ts';
@@ -180,12 +181,20 @@ export class Manager {
         ];
       }),
     ) as Record<WorkloadKind, InformerGroup>;
-    const nodes = new InformerGroup<NodeInfo>([], {
-      ...common,
-      resource: NODES,
-      transform: trimNode,
-      onFailure: onFailure(NODES.plural),
-    });
+    const serverVersion = parseKubeVersion(serverVersionText);
+    const kubelets = watchKubeletVersions(serverVersion, flags.watchKubeletVersions);
+    logger.info(
+      { watchKubeletVersions: kubelets.watch, why: kubelets.reason },
+      kubelets.watch ? 'watching kubelet versions' : 'not watching Nodes',
+    );
+    const nodes = kubelets.watch
+      ? new InformerGroup<NodeInfo>([], {
+          ...common,
+          client: new NodeVersionTables(client),
+          resource: NODES,
+          onFailure: onFailure(NODES.plural),
+        })
+      : undefined;
 
     const workloadQueue = new WorkQueue({
       clock,
@@ -220,7 +229,7 @@ export class Manager {
     const facts = new ClusterFacts({
       client,
       nodes,
-      serverVersion: parseKubeVersion(serverVersionText),
+      serverVersion,
       clock,
       logger,
       discoveryIntervalMs: flags.discoveryIntervalMs,
@@ -311,7 +320,7 @@ export class Manager {
       });
     }
 
-    const informers = [monitors, nodes, ...KINDS.map((k) => workloads[k])];
+    const informers = [monitors, ...(nodes ? [nodes] : []), ...KINDS.map((k) => workloads[k])];
     const informersDone = Promise.all(informers.map((i) => i.run(signal)));
     const started = clock.monotonic();
     await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), untilAborted(signal)]);
@@ -325,7 +334,7 @@ export class Manager {
         ms: Math.round(clock.monotonic() - started),
         monitors: monitors.size,
         workloads: KINDS.reduce((n, k) => n + workloads[k].size, 0),
-        nodes: nodes.size,
+        nodes: nodes?.size,
         nativeSidecars: facts.nativeSidecars(),
         podMonitorCrd: facts.podMonitors(),
       },

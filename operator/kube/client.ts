@@ -18,6 +18,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Per-request deadline; the default is the client's. */
   timeoutMs?: number;
+  /** Another representation than plain JSON (e.g. a Table); default application/json. */
+  accept?: string;
 }
 
 export interface WatchEvent {
@@ -116,7 +118,7 @@ export class KubeClient {
     const url = buildUrl(this.#conn.server, path, opts.query);
     const headers: Record<string, string> = {
       ...(await this.#conn.headers()),
-      Accept: 'application/json',
+      Accept: opts.accept ?? 'application/json',
       'User-Agent': this.#userAgent,
     };
     let payload: string | undefined;
@@ -268,13 +270,13 @@ export class KubeClient {
     path: string,
     query: Query,
     onEvent: (event: WatchEvent) => Promise<void> | void,
-    opts: { signal?: AbortSignal; idleTimeoutMs: number },
+    opts: { signal?: AbortSignal; idleTimeoutMs: number; accept?: string },
   ): Promise<void> {
     const context = `WATCH ${path}`;
     const url = buildUrl(this.#conn.server, path, { ...query, watch: true });
     const headers = {
       ...(await this.#conn.headers()),
-      Accept: 'application/json',
+      Accept: opts.accept ?? 'application/json',
       'User-Agent': this.#userAgent,
     };
     const mod = url.protocol === 'http:' ? http : https;

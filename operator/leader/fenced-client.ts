@@ -62,7 +62,7 @@ export class FencedClient implements KubeApi {
     path: string,
     query: Query,
     onEvent: (event: WatchEvent) => Promise<void> | void,
-    opts: { signal?: AbortSignal; idleTimeoutMs: number },
+    opts: { signal?: AbortSignal; idleTimeoutMs: number; accept?: string },
   ): Promise<void> {
     return this.#inner.watch(path, query, onEvent, {
       ...opts,
