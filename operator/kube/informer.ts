@@ -6,8 +6,8 @@
 //    treats a watch that ends within a second without a single event as an error too, so
 //    a server (or proxy) that closes every watch at once is not hammered in a hot loop;
 //    a 410 relists after the same backoff, so repeated 410s slow down as well;
-//  - asks for bookmarks and counts a watch silent for twice the bookmark period as dead
-//    (a half-open connection would otherwise leave the cache blind for many minutes);
+//  - asks for bookmarks and counts a watch silent for about twice the bookmark period
+//    as dead (a half-open connection would otherwise leave the cache blind for minutes);
 //  - lists once and then only watches: resyncs replay the cache (the manager's job),
 //    they never relist;
 //  - delivers events one at a time to awaited handlers, logging and counting failures;
@@ -59,7 +59,7 @@ export interface InformerOptions<T extends KubeObject> {
   backoff?: RestartPolicy;
   /**
    * How often the API server sends a bookmark on a quiet watch (about every minute); a
-   * watch that stays silent for twice as long is taken for dead and reopened.
+   * watch silent for IDLE_BOOKMARK_PERIODS times as long is taken for dead and reopened.
    */
   bookmarkPeriodMs?: number;
   /** Shortest server-side watch timeout; each watch asks for between this and twice it. */
@@ -79,6 +79,13 @@ const DEFAULT_BACKOFF: RestartPolicy = {
 };
 /** The kube-apiserver's watch cache sends a bookmark about once a minute. */
 export const DEFAULT_BOOKMARK_PERIOD_MS = 60_000;
+/**
+ * Measured on kube-apiserver 1.35 (README): a quiet watch gets a bookmark every 60 s, but
+ * the first one can come 120 s after the watch opened. 2.5 periods (150 s) waits for
+ * that first one with room to spare, and is still minutes shorter than the watch's own
+ * timeout, which is all that bounded a dead connection before.
+ */
+const IDLE_BOOKMARK_PERIODS = 2.5;
 /** client-go's minWatchTimeout. */
 const DEFAULT_MIN_WATCH_TIMEOUT_MS = 5 * 60_000;
 /** client-go: a watch shorter than this that delivered nothing is an error. */
@@ -169,7 +176,8 @@ export class Informer<T extends KubeObject = KubeObject> {
     const { clock, resource, namespace } = this.#opts;
     const random = this.#opts.random ?? Math.random;
     const backoff = new RestartBackoff(this.#opts.backoff ?? DEFAULT_BACKOFF, random);
-    const idleTimeoutMs = 2 * (this.#opts.bookmarkPeriodMs ?? DEFAULT_BOOKMARK_PERIOD_MS);
+    const idleTimeoutMs =
+      IDLE_BOOKMARK_PERIODS * (this.#opts.bookmarkPeriodMs ?? DEFAULT_BOOKMARK_PERIOD_MS);
     const minWatchMs = this.#opts.minWatchTimeoutMs ?? DEFAULT_MIN_WATCH_TIMEOUT_MS;
     const path = collectionPath(resource, namespace);
     let needList = true;

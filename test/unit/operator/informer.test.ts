@@ -279,13 +279,14 @@ describe('Informer', () => {
     expect(t.client.calls[2]!.query.resourceVersion).toBe('1');
     expect(t.client.calls[3]!.query.resourceVersion).toBe('7');
     expect(t.failures).toEqual([]);
-    // Like client-go: watches last between 5 and 10 minutes, and a watch silent for twice
-    // the bookmark period (the API server sends one about every minute) is dead.
+    // Like client-go: watches last between 5 and 10 minutes; a watch silent for 2.5 times
+    // the bookmark period (the API server sends one about every minute, the first one
+    // up to two minutes after the watch opened) is dead.
     const timeout = Number(t.client.calls[1]!.query.timeoutSeconds);
     expect(timeout).toBeGreaterThanOrEqual(300);
     expect(timeout).toBeLessThanOrEqual(600);
     expect(t.client.calls[1]!.query.allowWatchBookmarks).toBe(true);
-    expect(t.client.calls[1]!.idleTimeoutMs).toBe(120_000);
+    expect(t.client.calls[1]!.idleTimeoutMs).toBe(150_000);
     await t.stop();
   });
 
