@@ -283,6 +283,7 @@ export class Manager {
       logger,
       finalizer: FINALIZER,
       namespaces: namespaceStatus,
+      recorder,
       enqueueWorkload: (key) => {
         workloadQueue.add(key);
       },
