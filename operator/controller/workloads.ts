@@ -190,7 +190,9 @@ export class WorkloadReconciler {
         return this.#conflict(key, workload, winnerKey, plan.desired.hash, err, log);
       }
       if (isApiError(err, 'not-found')) return undefined;
-      if (plan.type === 'remove') {
+      // A stale cache (409) or a network error is retried soon: only a refusal that
+      // will last is worth reporting as what the removal waits for.
+      if (plan.type === 'remove' && !(err instanceof KubeApiError && err.retryable)) {
         this.#removal(key, base, responsible, respMonitor, {
           phase: 'RemovalFailed',
           message: `the removal was refused: ${err instanceof Error ? err.message : String(err)}`,
@@ -490,8 +492,15 @@ export class WorkloadReconciler {
       return undefined;
     }
     if (!d.limiter.holds(key)) {
-      if (removal?.phase === 'RollingOut') d.state.removals.delete(key);
+      if (removal) d.state.removals.delete(key);
       return undefined;
+    }
+    if (removal && removal.phase !== 'RollingOut') {
+      // The template no longer carries the injection (a write the cache had not seen
+      // when a retry failed): it is rolling out.
+      removal.phase = 'RollingOut';
+      removal.message = 'template restored; the pods without the exporter are rolling out';
+      d.enqueueMonitor(removal.monitor);
     }
     const deadlineMs = removal?.deadlineMs ?? 1000 * DEFAULT_PROGRESS_DEADLINE_S;
     const now = d.clock.monotonic();
