@@ -112,3 +112,24 @@ export function releasedSpec(lease: LeaseSpec, wall: number): LeaseSpec {
     renewTime: microTime(wall),
   };
 }
+
+/**
+ * Takes the lease whoever holds it (the uninstall hook: the running leader must stop).
+ * The holder sees a record it did not write and, by the same rule as any standby, waits
+ * for it to expire; its own renewals fail, so it steps down at its renew deadline.
+ */
+export function seizedSpec(
+  lease: LeaseSpec | undefined,
+  identity: string,
+  wall: number,
+  durationSeconds: number,
+): LeaseSpec {
+  const stamp = microTime(wall);
+  return {
+    holderIdentity: identity,
+    leaseDurationSeconds: durationSeconds,
+    acquireTime: stamp,
+    renewTime: stamp,
+    leaseTransitions: (lease?.leaseTransitions ?? 0) + (lease ? 1 : 0),
+  };
+}
