@@ -103,6 +103,9 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`sidecar-monitor release-finalizers: ${(err as Error).message}`);
     return 2;
   }
+  // The clock's timers never hold the process open on their own (unref'd): this does,
+  // through the waits, until the work is done.
+  const keepAlive = setInterval(() => undefined, 1 << 30);
   try {
     const report = await withSeizedLease(
       {
@@ -143,6 +146,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`sidecar-monitor release-finalizers: ${(err as Error).message}`);
     return 1;
   } finally {
+    clearInterval(keepAlive);
     client.close();
   }
 }
