@@ -409,7 +409,7 @@ export class Manager {
  * never by listing (the watches keep them current). The period is jittered like
  * controller-runtime's (±12.5%), so replicas and restarts do not fall into step.
  */
-async function resyncLoop(
+export async function resyncLoop(
   clock: Clock,
   periodMs: number,
   signal: AbortSignal,
