@@ -21,6 +21,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Main> }> =
     summary: 'remove every injection from the cluster (before uninstalling)',
     load: async () => (await import('../operator/cleanup-cli.ts')).main,
   },
+  'release-finalizers': {
+    summary: "helm's pre-delete hook: stop the operator, drop its finalizers (injections stay)",
+    load: async () => (await import('../operator/release-cli.ts')).main,
+  },
   demo: {
     summary: 'local demo: a sample app and the exporter watching it, no cluster needed',
     load: async () => (await import('../examples/demo/main.ts')).main,

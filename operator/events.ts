@@ -18,7 +18,7 @@ export interface EventRecorder {
 }
 
 export interface RecorderOptions {
-  client: KubeClient;
+  client: Pick<KubeClient, 'create'>;
   clock: Clock;
   logger: Logger;
   component: string;

@@ -26,8 +26,10 @@ export interface OperatorFlags {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   identity: string | undefined;
-  /** Full relist of every informer, and re-reconcile of every monitor. */
+  /** Re-reconcile of every cached object (from the caches: nothing is relisted). */
   resyncMs: number;
+  /** Whether Nodes are watched for kubelet versions: auto (only for 1.29-1.31 servers). */
+  watchKubeletVersions: 'auto' | 'true' | 'false';
   /** How long the operator waits to batch status writes of one monitor. */
   statusDelayMs: number;
   /** How often discovery is asked whether the PodMonitor CRD is served. */
@@ -68,7 +70,12 @@ flags:
   --renew-deadline SECONDS           (default 10)
   --retry-period SECONDS             (default 2)
   --identity NAME                    leader-election identity (default: $POD_NAME or the hostname)
-  --resync SECONDS                   full relist and re-reconcile period (default 600)
+  --resync SECONDS                   re-reconcile every cached object this often, jittered ±12.5%
+                                     (from the caches; watches keep them current) (default 600)
+  --watch-kubelet-versions MODE      auto: watch Nodes' kubelet versions only where the version-skew
+                                     policy does not vouch for >= 1.29 (API server 1.29-1.31);
+                                     true: always (kubelets older than the policy allows); false
+                                     (default auto)
   --status-delay-ms MS               batching delay of status writes (default 250)
   --discovery-interval SECONDS       how often to check whether the PodMonitor CRD is installed (default 60)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
@@ -151,6 +158,7 @@ export function parseOperatorFlags(
         'retry-period': { type: 'string' },
         identity: { type: 'string' },
         resync: { type: 'string' },
+        'watch-kubelet-versions': { type: 'string' },
         'status-delay-ms': { type: 'string' },
         'discovery-interval': { type: 'string' },
         'log-level': { type: 'string' },
@@ -179,6 +187,14 @@ export function parseOperatorFlags(
       throw new FlagError('renew-deadline', 'must be shorter than --lease-duration');
     if (retryPeriodMs >= renewDeadlineMs)
       throw new FlagError('retry-period', 'must be shorter than --renew-deadline');
+    const watchKubeletVersions = values['watch-kubelet-versions'] ?? 'auto';
+    if (
+      watchKubeletVersions !== 'auto' &&
+      watchKubeletVersions !== 'true' &&
+      watchKubeletVersions !== 'false'
+    ) {
+      throw new FlagError('watch-kubelet-versions', 'must be auto, true or false');
+    }
     const help = values.help ?? false;
     if (!help && exporterImage === '') {
       throw new FlagError(
@@ -209,6 +225,7 @@ export function parseOperatorFlags(
       retryPeriodMs,
       identity: values.identity ?? env.POD_NAME,
       resyncMs: 1000 * integer('resync', values.resync ?? '600', 10, 86_400),
+      watchKubeletVersions,
       statusDelayMs: integer('status-delay-ms', values['status-delay-ms'] ?? '250', 0, 60_000),
       discoveryIntervalMs:
         1000 * integer('discovery-interval', values['discovery-interval'] ?? '60', 1, 3600),

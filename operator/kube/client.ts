@@ -22,6 +22,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Per-request deadline; the default is the client's. */
   timeoutMs?: number;
+  /** Another representation than plain JSON (e.g. a Table); default application/json. */
+  accept?: string;
 }
 
 export interface WatchEvent {
@@ -123,7 +125,7 @@ export class KubeClient {
   async #send(method: string, path: string, opts: RequestOptions): Promise<RawResponse> {
     const url = buildUrl(this.#transport.server, path, opts.query);
     const headers: Record<string, string> = {
-      Accept: 'application/json',
+      Accept: opts.accept ?? 'application/json',
       'User-Agent': this.#userAgent,
     };
     let payload: string | undefined;
@@ -308,11 +310,11 @@ export class KubeClient {
     path: string,
     query: Query,
     onEvent: (event: WatchEvent) => Promise<void> | void,
-    opts: { signal?: AbortSignal; idleTimeoutMs: number },
+    opts: { signal?: AbortSignal; idleTimeoutMs: number; accept?: string },
   ): Promise<void> {
     const context = `WATCH ${path}`;
     const url = buildUrl(this.#transport.server, path, { ...query, watch: true });
-    const headers = { Accept: 'application/json', 'User-Agent': this.#userAgent };
+    const headers = { Accept: opts.accept ?? 'application/json', 'User-Agent': this.#userAgent };
     let res: http.IncomingMessage;
     let req: http.ClientRequest;
     let credential: Credential;

@@ -147,6 +147,7 @@ describe('KubeClient against a misbehaving server', () => {
     return {
       sleeps,
       now: () => Date.now(),
+      monotonic: () => performance.now(),
       setTimeout: (fn, ms) => {
         sleeps.push(ms);
         const t = setImmediate(fn);

@@ -22,6 +22,8 @@ describe('parseOperatorFlags', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      resyncMs: 600_000,
+      watchKubeletVersions: 'auto',
       logLevel: 'info',
       context: undefined,
       kubeApiQps: 20,
@@ -77,6 +79,11 @@ describe('parseOperatorFlags', () => {
     ],
     [['--exporter-image=a', '--log-level=loud'], 'log-level', /one of/],
     [['--exporter-image=a', '--listen=8080'], 'listen', /HOST:PORT/],
+    [
+      ['--exporter-image=a', '--watch-kubelet-versions=yes'],
+      'watch-kubelet-versions',
+      /auto, true or false/,
+    ],
     [['--exporter-image=a', '--bogus'], 'bogus', /Unknown option/],
     [[], 'exporter-image', /is required/],
   ])('%j is rejected naming --%s', (argv, flag, message) => {
