@@ -148,7 +148,9 @@ describe('its command, under the chart RBAC, against the real API server', () =>
     const { args } = await renderHook(install());
     const hook = await runHook(install(), args);
     expect(hook.code, hook.stderr).toBe(0);
-    expect(hook.stdout).toContain('finalizer released from 1 SidecarMonitor(s)');
+    // Every monitor of the cluster still holding our finalizer is released (earlier files
+    // may have left some whose operator is gone): ours among them.
+    expect(hook.stdout).toMatch(/finalizer released from \d+ SidecarMonitor\(s\)/);
     expect(hook.stdout).toContain(`${ns}/mon`);
 
     // The operator lost its Lease to the hook and stopped before the hook touched
