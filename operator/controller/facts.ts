@@ -4,12 +4,12 @@
 // (from discovery, re-checked periodically so installing prometheus-operator later is
 // noticed).
 import type { Logger } from 'pino';
-import { aborted, type Clock, sleep } from '../clock.ts';
+import { aborted, type Clock, sleep } from '../runtime/clock.ts';
 import {
   type KubeVersion,
   nativeSidecarSupport,
   type NativeSidecarSupport,
-} from '../cluster-facts.ts';
+} from './cluster-facts.ts';
 import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';

@@ -10,7 +10,7 @@
 // (PartialObjectMetadata) would be smaller still but does not carry the kubelet version.
 // The rows go through the ordinary Informer, so the watch keeps every reflector
 // behaviour (backoff, bookmarks, idle timeout, 410 relist).
-import { atLeast, type KubeVersion } from '../cluster-facts.ts';
+import { atLeast, type KubeVersion } from './cluster-facts.ts';
 import type { KubeApi } from '../kube/api.ts';
 import type { ListPage, Query, WatchEvent } from '../kube/client.ts';
 import { KubeApiError } from '../kube/errors.ts';

@@ -1,7 +1,7 @@
 // Whether a namespace is being deleted. Nothing is patched there: the namespace
 // controller deletes the workloads anyway, and a finalizer must never hold it up.
 // Answers are cached briefly, since a namespace deletion touches many objects at once.
-import type { Clock } from '../clock.ts';
+import type { Clock } from '../runtime/clock.ts';
 import type { KubeApi } from '../kube/api.ts';
 import { isApiError } from '../kube/errors.ts';
 import { NAMESPACES, objectPath } from '../kube/resources.ts';

@@ -1,7 +1,7 @@
 // A monitor's status, built purely from what the workload reconciles recorded. The
 // conditions keep their lastTransitionTime while their status holds.
 import type { SidecarMonitorStatus, WorkloadState, WorkloadStatus } from '../api/v1alpha1.ts';
-import { type Condition, type ConditionUpdate, setCondition } from '../conditions.ts';
+import { type Condition, type ConditionUpdate, setCondition } from './conditions.ts';
 
 export const MAX_LISTED_WORKLOADS = 1000;
 

@@ -6,8 +6,8 @@
 import type { Logger } from 'pino';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
-import type { Clock } from '../clock.ts';
-import type { EventRecorder } from '../events.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { EventRecorder } from './events.ts';
 import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
@@ -19,8 +19,8 @@ import {
   type ResourceType,
   STATEFULSETS,
 } from '../kube/resources.ts';
-import type { OperatorMetrics } from '../metrics.ts';
-import type { ReconcileResult } from '../queue.ts';
+import type { OperatorMetrics } from '../manager/metrics.ts';
+import type { ReconcileResult } from '../runtime/queue.ts';
 import type { RolloutLimiter } from '../rollout/limiter.ts';
 import { rolloutState } from '../rollout/state.ts';
 import type { ClusterFacts } from './facts.ts';

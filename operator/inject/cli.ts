@@ -11,7 +11,7 @@ import { DEFAULT_EXPORTER_RESOURCES, KIND } from '../api/constants.ts';
 import type { FieldError } from '../api/field-error.ts';
 import type { SidecarMonitor } from '../api/v1alpha1.ts';
 import { createMonitorValidator } from '../api/validate.ts';
-import { readVersion, releaseImage } from '../version.ts';
+import { readVersion, releaseImage } from '../cli/version.ts';
 import { processStream, type OfflineOptions, type Report } from './offline.ts';
 import type { ClusterFacts } from './types.ts';
 

@@ -4,8 +4,8 @@
 // @kubernetes/client-node 2.x transport builds a new undici Agent, so a new TLS
 // connection, per request). Errors are classified in one place (errors.ts).
 import type http from 'node:http';
-import type { Random } from '../backoff.ts';
-import { type Clock, sleep, systemClock } from '../clock.ts';
+import type { Random } from '../runtime/backoff.ts';
+import { type Clock, sleep, systemClock } from '../runtime/clock.ts';
 import { apiErrorFromResponse, classifyError, KubeApiError } from './errors.ts';
 import type { Credential, KubeAccess } from './kubeconfig.ts';
 import { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './retry.ts';

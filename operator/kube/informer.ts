@@ -15,8 +15,8 @@
 //    carry them; both come back from the raw client as plain JSON (no Date objects);
 //  - never compares resourceVersions except for equality (they are opaque strings).
 import type { Logger } from 'pino';
-import { type Random, RestartBackoff, type RestartPolicy } from '../backoff.ts';
-import { aborted, type Clock, sleep } from '../clock.ts';
+import { type Random, RestartBackoff, type RestartPolicy } from '../runtime/backoff.ts';
+import { aborted, type Clock, sleep } from '../runtime/clock.ts';
 import { classifyError, KubeApiError } from './errors.ts';
 import type { ListPage, Query, WatchEvent } from './client.ts';
 import {

@@ -8,7 +8,7 @@
 //   delete, update, JSON and merge patches) are not resent blindly: the caller decides
 //   after a fresh read.
 // Timeouts are not retried here: the request deadline already spent the caller's patience.
-import { backoffDelay, type BackoffPolicy, type Random } from '../backoff.ts';
+import { backoffDelay, type BackoffPolicy, type Random } from '../runtime/backoff.ts';
 import type { KubeApiError } from './errors.ts';
 
 export const APPLY_PATCH = 'application/apply-patch+yaml';

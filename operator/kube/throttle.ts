@@ -3,7 +3,7 @@
 // waiting its turn in order when none is left. The operator's defaults are
 // controller-runtime's (20 QPS, burst 30): a relist of every informer or a fleet-wide
 // injection must not swamp the API server's priority-and-fairness queues.
-import { type Clock, sleep } from '../clock.ts';
+import { type Clock, sleep } from '../runtime/clock.ts';
 
 export interface RateLimiter {
   /** Resolves when the request may go; with an aborted signal, at once (nothing taken). */

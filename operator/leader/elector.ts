@@ -12,7 +12,7 @@
 // leaders never write at once (as long as the lease duration exceeds the renew deadline
 // by more than a request's flight time).
 import type { Logger } from 'pino';
-import { aborted, type Clock, sleep, type TimerHandle } from '../clock.ts';
+import { aborted, type Clock, sleep, type TimerHandle } from '../runtime/clock.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import { apiVersionOf, collectionPath, LEASES, objectPath } from '../kube/resources.ts';

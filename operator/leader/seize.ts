@@ -7,7 +7,7 @@
 // Lease renewed while it works, and leaves it held for `holdSeconds` afterwards, long
 // enough for `helm uninstall` to delete the operator's Deployment.
 import type { Logger } from 'pino';
-import { aborted, type Clock, sleep } from '../clock.ts';
+import { aborted, type Clock, sleep } from '../runtime/clock.ts';
 import type { KubeClient } from '../kube/client.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import { apiVersionOf, collectionPath, LEASES, objectPath } from '../kube/resources.ts';

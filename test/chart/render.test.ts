@@ -13,7 +13,7 @@ import {
   OPT_OUT_LABEL,
   OPT_OUT_VALUE,
 } from '../../operator/api/constants.ts';
-import { FlagError, parseOperatorFlags } from '../../operator/flags.ts';
+import { FlagError, parseOperatorFlags } from '../../operator/cli/flags.ts';
 import {
   parseObjects,
   testCluster,

@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
-import { systemClock } from '../../operator/clock.ts';
+import { systemClock } from '../../operator/runtime/clock.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { Informer } from '../../operator/kube/informer.ts';
 import { loadAccess } from '../../operator/kube/kubeconfig.ts';

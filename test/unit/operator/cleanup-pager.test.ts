@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
-import { forEachObject } from '../../../operator/cleanup.ts';
+import { forEachObject } from '../../../operator/uninstall/cleanup.ts';
 import { KubeClient } from '../../../operator/kube/client.ts';
 import { DEPLOYMENTS } from '../../../operator/kube/resources.ts';
 

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Clock } from '../../../operator/clock.ts';
+import type { Clock } from '../../../operator/runtime/clock.ts';
 import { KubeClient } from '../../../operator/kube/client.ts';
 import { KubeApiError } from '../../../operator/kube/errors.ts';
 import type { Credential, KubeAccess } from '../../../operator/kube/kubeconfig.ts';

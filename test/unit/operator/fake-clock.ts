@@ -1,7 +1,7 @@
 // A manual clock for unit tests of timing logic: time moves only when the test says so.
 // Timers run on the monotonic reading, as Node's do; jumpWall() steps only the wall
 // clock, as NTP or a VM resume would.
-import type { Clock, TimerHandle } from '../../../operator/clock.ts';
+import type { Clock, TimerHandle } from '../../../operator/runtime/clock.ts';
 
 interface Pending {
   at: number;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, parseOperatorFlags } from '../../../operator/flags.ts';
+import { FlagError, parseOperatorFlags } from '../../../operator/cli/flags.ts';
 import { imageAllowed } from '../../../operator/inject/images.ts';
 
 describe('parseOperatorFlags', () => {

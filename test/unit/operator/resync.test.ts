@@ -1,7 +1,7 @@
 // The periodic resync replays the caches (no list request: the informer never relists on
 // its own, test/unit/operator/informer.test.ts) at a jittered period.
 import { describe, expect, it } from 'vitest';
-import { resyncLoop } from '../../../operator/manager.ts';
+import { resyncLoop } from '../../../operator/manager/manager.ts';
 import { FakeClock } from './fake-clock.ts';
 
 describe('resyncLoop', () => {

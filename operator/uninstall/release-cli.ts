@@ -5,14 +5,14 @@
 // workloads are left exactly as they are: no pod restarts at uninstall.
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { readVersion } from './version.ts';
-import { systemClock } from './clock.ts';
-import { releaseFinalizers } from './controller/release.ts';
-import { KubeClient } from './kube/client.ts';
-import { loadAccess } from './kube/kubeconfig.ts';
-import { DEFAULT_TIMING } from './leader/lease.ts';
-import { withSeizedLease } from './leader/seize.ts';
-import { FINALIZER } from './manager.ts';
+import { readVersion } from '../cli/version.ts';
+import { systemClock } from '../runtime/clock.ts';
+import { releaseFinalizers } from '../controller/release.ts';
+import { KubeClient } from '../kube/client.ts';
+import { loadAccess } from '../kube/kubeconfig.ts';
+import { DEFAULT_TIMING } from '../leader/lease.ts';
+import { withSeizedLease } from '../leader/seize.ts';
+import { FINALIZER } from '../manager/manager.ts';
 
 const USAGE = `usage: sidecar-monitor release-finalizers [flags]
 

@@ -4,16 +4,16 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import pino from 'pino';
-import { ensureNodeFlags } from '../exporter/runtime-flags.ts';
-import { DEFAULT_EXPORTER_RESOURCES } from './api/constants.ts';
-import { systemClock } from './clock.ts';
+import { ensureNodeFlags } from '../../exporter/runtime-flags.ts';
+import { DEFAULT_EXPORTER_RESOURCES } from '../api/constants.ts';
+import { systemClock } from '../runtime/clock.ts';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.ts';
-import { KubeClient } from './kube/client.ts';
-import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
-import { rateLimiter } from './kube/throttle.ts';
-import { Manager, StartupError } from './manager.ts';
-import { createMetrics } from './metrics.ts';
-import { buildServer } from './server.ts';
+import { KubeClient } from '../kube/client.ts';
+import { type KubeAccess, loadAccess } from '../kube/kubeconfig.ts';
+import { rateLimiter } from '../kube/throttle.ts';
+import { Manager, StartupError } from '../manager/manager.ts';
+import { createMetrics } from '../manager/metrics.ts';
+import { buildServer } from '../manager/server.ts';
 import { readVersion } from './version.ts';
 
 /**

@@ -6,12 +6,12 @@ import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { cleanup } from './cleanup.ts';
-import { systemClock } from './clock.ts';
-import { kubeApiRate } from './flags.ts';
-import { KubeClient } from './kube/client.ts';
-import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
-import { rateLimiter } from './kube/throttle.ts';
-import { readVersion } from './version.ts';
+import { systemClock } from '../runtime/clock.ts';
+import { kubeApiRate } from '../cli/flags.ts';
+import { KubeClient } from '../kube/client.ts';
+import { type KubeAccess, loadAccess } from '../kube/kubeconfig.ts';
+import { rateLimiter } from '../kube/throttle.ts';
+import { readVersion } from '../cli/version.ts';
 
 const USAGE = `usage: sidecar-monitor cleanup [flags]
 

@@ -4,21 +4,21 @@
 // the operator's finalizer from every SidecarMonitor, and deletes their PodMonitors.
 // Run it after stopping the operator (helm uninstall), or it would inject again.
 import type { Logger } from 'pino';
-import { FIELD_MANAGER } from './api/constants.ts';
-import { currentInjection } from './controller/injection.ts';
-import { MONITOR_RESOURCE } from './controller/monitors.ts';
-import { podMonitorName } from './controller/podmonitor.ts';
-import { RESOURCE_OF_KIND } from './controller/workloads.ts';
-import type { KubeClient, ListPage } from './kube/client.ts';
-import { isApiError, KubeApiError } from './kube/errors.ts';
+import { FIELD_MANAGER } from '../api/constants.ts';
+import { currentInjection } from '../controller/injection.ts';
+import { MONITOR_RESOURCE } from '../controller/monitors.ts';
+import { podMonitorName } from '../controller/podmonitor.ts';
+import { RESOURCE_OF_KIND } from '../controller/workloads.ts';
+import type { KubeClient, ListPage } from '../kube/client.ts';
+import { isApiError, KubeApiError } from '../kube/errors.ts';
 import {
   collectionPath,
   type KubeObject,
   objectPath,
   PODMONITORS,
   type ResourceType,
-} from './kube/resources.ts';
-import { FINALIZER } from './manager.ts';
+} from '../kube/resources.ts';
+import { FINALIZER } from '../manager/manager.ts';
 
 export interface CleanupOptions {
   client: KubeClient;

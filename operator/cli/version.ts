@@ -3,12 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_IMAGE_REPOSITORY } from './api/constants.ts';
+import { DEFAULT_IMAGE_REPOSITORY } from '../api/constants.ts';
 
 export async function readVersion(): Promise<string> {
-  // operator/version.ts in development, dist/operator/version.js in the image.
+  // operator/cli/version.ts in development, dist/operator/cli/version.js in the image.
   let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
+  for (let i = 0; i < 4; i++, dir = dirname(dir)) {
     try {
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
         name?: string;
