@@ -71,7 +71,11 @@ async function shutdown(exporter: Exporter): Promise<boolean> {
   });
   const done = await Promise.race([exporter.stop().then(() => true), late]);
   clearTimeout(timer);
-  if (!done) exporter.server.server.closeAllConnections();
+  if (!done) {
+    // Clients that stopped reading never let their responses finish: cut them.
+    exporter.server.server.closeAllConnections();
+    exporter.connections.destroyAll();
+  }
   return done;
 }
 

@@ -19,6 +19,7 @@ export interface ScrapeDeps {
 export class ScrapePipeline {
   private readonly deps: ScrapeDeps;
   private inflight: Promise<Samples> | undefined;
+  private rendering: Promise<Buffer> | undefined;
   private priority: string[] = [];
   private droppedTotal = 0;
   private seriesDropped: Counter | undefined;
@@ -65,7 +66,19 @@ export class ScrapePipeline {
     this.problems = now;
   }
 
-  async render(): Promise<string> {
+  /**
+   * The /metrics body. Scrapes that arrive while one is rendered (concurrent or pipelined)
+   * share its snapshot and its one Buffer: a burst of requests costs one pass over procfs and
+   * one body in memory, however many responses send it.
+   */
+  render(): Promise<Buffer> {
+    this.rendering ??= this.renderOnce().finally(() => {
+      this.rendering = undefined;
+    });
+    return this.rendering;
+  }
+
+  private async renderOnce(): Promise<Buffer> {
     const json = (await this.deps.registry.getMetricsAsJSON()) as unknown as Family[];
     const { families, dropped } = capSeries(
       json,
@@ -80,6 +93,6 @@ export class ScrapePipeline {
       const family = families.find((f) => f.name === METRICS.seriesDropped.name);
       if (family?.values[0]) family.values[0].value = this.droppedTotal;
     }
-    return renderText(families);
+    return Buffer.from(renderText(families));
   }
 }

@@ -8,6 +8,7 @@ import { METRICS } from '../../../exporter/metrics/catalog.ts';
 import { registerFamilies } from '../../../exporter/metrics/families.ts';
 import { ScrapePipeline } from '../../../exporter/scrape/pipeline.ts';
 import type { Snapshot } from '../../../exporter/scrape/snapshot.ts';
+import { chooseVictim } from '../../../exporter/http/connections.ts';
 import { buildServer } from '../../../exporter/server.ts';
 import { Metrics } from '../../exporter/helpers/metrics.ts';
 
@@ -70,7 +71,12 @@ function app(containers: string[], seriesLimit: number, ready = true) {
     seriesLimit,
   });
   pipeline.setDroppedCounter(families.seriesDropped);
-  const server = buildServer({ logger, render: () => pipeline.render(), ready: () => ready });
+  const { app: server } = buildServer({
+    logger,
+    render: () => pipeline.render(),
+    ready: () => ready,
+    now: () => performance.now(),
+  });
   return { server, snapshots: () => snapshots };
 }
 
@@ -137,5 +143,44 @@ describe('series cap', () => {
       expect(first.all(METRICS.processCpuSeconds.name, { container: c })).toHaveLength(2);
     const second = new Metrics((await server.inject('/metrics')).body);
     expect(second.value(METRICS.seriesDropped.name)).toBe(2 * dropped);
+  });
+});
+
+describe('bounded HTTP', () => {
+  it('concurrent renders share one body (pipelined scrapes of one snapshot send one Buffer)', async () => {
+    const registry = new Registry();
+    const pipeline = new ScrapePipeline({
+      registry,
+      logger,
+      targets: [],
+      seriesLimit: 500,
+      takeSnapshot: () => Promise.resolve(snapshot(['app'])),
+    });
+    registerFamilies({
+      registry,
+      logger,
+      samples: pipeline.samples,
+      version: '1',
+      seriesLimit: 500,
+    });
+    const bodies = await Promise.all([pipeline.render(), pipeline.render(), pipeline.render()]);
+    expect(bodies[1]).toBe(bodies[0]);
+    expect(bodies[2]).toBe(bodies[0]);
+    expect(await pipeline.render()).not.toBe(bodies[0]);
+  });
+
+  it('makes room by closing idle connections first, then the one quiet the longest, never the new one', () => {
+    const c = (lastActive: number, inFlight: number) => ({ lastActive, inFlight });
+    const conns = new Map([
+      ['busy-old', c(1, 3)],
+      ['idle-new', c(50, 0)],
+      ['idle-old', c(10, 0)],
+      ['new', c(100, 0)],
+    ]);
+    expect(chooseVictim(conns.entries(), 'new')).toBe('idle-old');
+    conns.delete('idle-old');
+    conns.delete('idle-new');
+    expect(chooseVictim(conns.entries(), 'new')).toBe('busy-old');
+    expect(chooseVictim(new Map([['new', c(1, 0)]]).entries(), 'new')).toBeUndefined();
   });
 });
