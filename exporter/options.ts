@@ -2,8 +2,9 @@
 // value or an OptionsError naming the bad setting out. The operator sets the environment
 // (SIDECAR_MONITOR_CONFIG and friends); people running it by hand use flags.
 
+import { createRequire } from 'node:module';
 import { CONFIG_ENV, parseExporterConfig, type ExporterConfig } from './config.ts';
-import type { DiscoveryMode } from './discovery/discover.ts';
+import type { CommandLineMatcher, DiscoveryMode } from './discovery/discover.ts';
 
 /** The operator's default too (SidecarMonitor spec.exporter.port). */
 export const DEFAULT_PORT = 9477;
@@ -90,6 +91,39 @@ function integer(setting: string, value: string, min: number, max: number): numb
   return n;
 }
 
+interface Re2Module {
+  RE2JS: { compile(pattern: string): CommandLineMatcher };
+}
+
+/**
+ * --match runs on command lines any local user chooses, every time a new process appears, so
+ * a backtracking engine would let one of them stall every scrape ((a+)+$ against 30 a's took
+ * seconds). RE2 (re2js, pure JavaScript) matches in time linear in the input; it has no
+ * lookaround or backreferences, and those patterns are refused at start. Loaded only here:
+ * pods never pay for it.
+ */
+function compileMatch(pattern: string): CommandLineMatcher {
+  let matcher: CommandLineMatcher;
+  try {
+    const { RE2JS } = createRequire(import.meta.url)('re2js') as Re2Module;
+    matcher = RE2JS.compile(pattern);
+  } catch (err) {
+    throw new OptionsError(
+      '--match',
+      `not a pattern this exporter runs (RE2 syntax, linear time: no lookaround or backreferences): ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  // A pattern that matches the empty string matches every command line (the kernel's threads
+  // and every process of the host): surely not what was meant.
+  if (matcher.test(''))
+    throw new OptionsError(
+      '--match',
+      `"${pattern}" matches every command line (it matches the empty string); name the program, e.g. --match 'gunicorn'`,
+    );
+  return matcher;
+}
+
 /** Returns the options, or 'help'. Throws OptionsError, or ConfigError for the config env. */
 export function parseOptions(
   argv: readonly string[],
@@ -121,19 +155,8 @@ export function parseOptions(
   );
 
   const pids = (values.get('--pid') ?? []).map((v) => integer('--pid', v, 1, 2 ** 22));
-  let match: RegExp | undefined;
   const pattern = last('--match');
-  if (pattern !== undefined) {
-    try {
-      match = new RegExp(pattern);
-    } catch (err) {
-      throw new OptionsError(
-        '--match',
-        `not a valid regular expression: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
-  }
+  const match = pattern === undefined ? undefined : compileMatch(pattern);
   const mode: DiscoveryMode =
     pids.length > 0 || match
       ? { kind: 'standalone', pids, ...(match ? { match } : {}) }

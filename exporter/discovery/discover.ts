@@ -6,7 +6,8 @@
 // world-readable /proc/<pid>/cgroup. Processes of one container share one cgroup, so the
 // cgroup file's text is the group key.
 //
-// Standalone mode: --pid (with descendants) and --match (regex on the command line).
+// Standalone mode: --pid (with descendants) and --match (a linear-time pattern on the command
+// line, matched once per process).
 //
 // Per pid+start time the verdict is cached, so a steady pod costs one stat read per process
 // per scrape here; the cache only holds live pids.
@@ -21,8 +22,13 @@ import { listDir, readLink, readText, type SyncReader } from '../procfs/read.ts'
 import { mapInSlices, mapLimit } from '../util/concurrency.ts';
 import { fallbackName, isContainerName, uniqueNames } from './naming.ts';
 
+/** A compiled --match pattern (RE2: its time is linear in the command line's length). */
+export interface CommandLineMatcher {
+  test(commandLine: string): boolean;
+}
+
 export type DiscoveryMode =
-  { kind: 'pod' } | { kind: 'standalone'; pids: readonly number[]; match?: RegExp };
+  { kind: 'pod' } | { kind: 'standalone'; pids: readonly number[]; match?: CommandLineMatcher };
 
 export interface DiscoveryOptions {
   procRoot: string;
@@ -64,6 +70,7 @@ interface PidEntry {
   memberships?: CgroupMembership[];
   own?: boolean;
   cmdline?: string;
+  matched?: boolean;
 }
 
 /** A live process and its cached facts. */
@@ -183,7 +190,7 @@ export class Discoverer {
 
   private async standaloneTargets(
     procs: Proc[],
-    mode: { pids: readonly number[]; match?: RegExp },
+    mode: { pids: readonly number[]; match?: CommandLineMatcher },
   ): Promise<Proc[]> {
     const chosen = new Set<number>();
     const children = new Map<number, number[]>();
@@ -206,7 +213,8 @@ export class Discoverer {
           const read = await readText(this.path(p.stat.pid, 'cmdline'));
           p.entry.cmdline = read.ok ? read.value.replace(/\0+$/, '').replaceAll('\0', ' ') : '';
         }
-        if (match.test(p.entry.cmdline)) chosen.add(p.stat.pid);
+        p.entry.matched ??= match.test(p.entry.cmdline);
+        if (p.entry.matched) chosen.add(p.stat.pid);
       });
     }
     const targets = procs.filter((p) => chosen.has(p.stat.pid));

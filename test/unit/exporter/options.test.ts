@@ -46,15 +46,18 @@ describe('exporter options', () => {
         '--match',
         'node .*server',
         '--listen',
-        '127.0.0.1:0',
+        '127.0.0.1:9478',
         '--max-series',
         '50',
       ],
       { SIDECAR_MONITOR_LISTEN: '0.0.0.0:1', SIDECAR_MONITOR_LOG_LEVEL: 'debug' },
     );
     if (o === 'help') throw new Error('help');
-    expect(o.mode).toEqual({ kind: 'standalone', pids: [12, 13], match: /node .*server/ });
-    expect([o.host, o.port, o.maxSeries, o.logLevel]).toEqual(['127.0.0.1', 0, 50, 'debug']);
+    expect(o.mode).toMatchObject({ kind: 'standalone', pids: [12, 13] });
+    const match = o.mode.kind === 'standalone' ? o.mode.match : undefined;
+    expect(match?.test('node ./my-server.js')).toBe(true);
+    expect(match?.test('python app.py')).toBe(false);
+    expect([o.host, o.port, o.maxSeries, o.logLevel]).toEqual(['127.0.0.1', 9478, 50, 'debug']);
   });
 
   it('parses IPv6 listen addresses', () => {
@@ -71,6 +74,9 @@ describe('exporter options', () => {
     [['--pid', '0'], '--pid'],
     [['--pid', 'abc'], '--pid'],
     [['--match', '('], '--match'],
+    [['--match', '(?<=x)y'], '--match'],
+    [['--match', ''], '--match'],
+    [['--match', 'x*'], '--match'],
     [['--max-series', '5'], '--max-series'],
     [['--collector-timeout', 'soon'], '--collector-timeout'],
     [['--proc-root', 'relative'], '--proc-root'],

@@ -1,0 +1,95 @@
+// Settings a careless user (or a hostile local one) can give the exporter: each is either used
+// safely or refused at start with exit code 2 and one line naming it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { METRICS } from '../../exporter/metrics/catalog.ts';
+import { Metrics, scrape } from './helpers/metrics.ts';
+import { eventually } from './helpers/pod.ts';
+import { runExporter, startExporter, type ExporterProcess } from './helpers/process.ts';
+
+const children: ChildProcess[] = [];
+let exporter: ExporterProcess | undefined;
+
+afterEach(async () => {
+  // SIGKILL: an exporter stuck in a backtracking match would not see SIGTERM for minutes.
+  exporter?.child.kill('SIGKILL');
+  await exporter?.stop();
+  exporter = undefined;
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+
+/** A process whose command line ends with `tail`. */
+function processWithCommandLine(tail: string): ChildProcess {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1e9)', tail], {
+    stdio: 'ignore',
+  });
+  children.push(child);
+  return child;
+}
+
+async function failsAtStart(args: string[], message: RegExp, env: Record<string, string> = {}) {
+  const run = runExporter(args, env);
+  let timer: NodeJS.Timeout | undefined;
+  const code = await Promise.race([
+    run.exited,
+    new Promise<string>((resolve) => {
+      timer = setTimeout(() => {
+        run.child.kill('SIGKILL');
+        resolve('still running after 30 s');
+      }, 30_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  expect(code, run.output()).toBe(2);
+  const out = run.output().trim();
+  expect(out).toMatch(message);
+  expect(out.split('\n')).toHaveLength(1);
+}
+
+describe('--match', () => {
+  it('a catastrophic pattern cannot stall a scrape: matching is linear in the command line', async () => {
+    // (a+)+$ against 34 a's and a '!' backtracks ~2^34 times in a backtracking engine.
+    processWithCommandLine(`${'a'.repeat(34)}!`);
+    const matching = processWithCommandLine('a'.repeat(34));
+    exporter = await startExporter(['--match', '(a+)+$']);
+    const url = `${exporter.address}/metrics`;
+    const m = await eventually(async () => {
+      const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      const text = await r.text();
+      return /container_processes\{/.test(text) ? text : undefined;
+    }, 'a scrape with the matching process');
+    // Only the process whose command line ends in a's.
+    expect(new Metrics(m).sum(METRICS.containerProcesses.name)).toBe(1);
+    expect(matching.pid).toBeGreaterThan(0);
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      expect(r.status).toBe(200);
+      await r.arrayBuffer();
+    }
+  });
+
+  it('a pattern the linear-time engine cannot run is refused at start', async () => {
+    await failsAtStart(
+      ['--match', '(?=node)x'],
+      /^sidecar-monitor exporter: --match: not a pattern this exporter runs \(RE2 syntax/,
+    );
+    await failsAtStart(['--match', '(a)\\1'], /--match: .*RE2/);
+  });
+
+  it('a pattern that matches every command line is refused', async () => {
+    await failsAtStart(['--match', ''], /--match: "" matches every command line/);
+    await failsAtStart(['--match', '.*'], /--match: "\.\*" matches every command line/);
+  });
+
+  it('a valid pattern still works after the refusals (standalone scrape)', async () => {
+    const child = processWithCommandLine('sidecar-monitor-settings-test-target');
+    exporter = await startExporter(['--match', 'settings-test-targe[t]']);
+    const m = await eventually(async () => {
+      const metrics = await scrape(`${exporter!.address}/metrics`);
+      return metrics.all(METRICS.containerProcesses.name).length > 0 ? metrics : undefined;
+    }, 'the matched process');
+    expect(m.sum(METRICS.containerProcesses.name)).toBe(1);
+    expect(child.pid).toBeGreaterThan(0);
+  });
+});
