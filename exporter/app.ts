@@ -59,7 +59,9 @@ export function createExporter(deps: ExporterDeps): Exporter {
     registry,
     logger,
     targets: config.targets,
+    probes: config.probes.map((p) => p.name),
     seriesLimit: options.maxSeries,
+    seriesLimitSetting: options.maxSeriesSetting,
     takeSnapshot: () =>
       takeSnapshot({
         discoverer,

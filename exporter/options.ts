@@ -23,6 +23,8 @@ export interface ExporterOptions {
   config: ExporterConfig;
   procRoot: string;
   maxSeries: number;
+  /** The setting maxSeries came from, for the log that says what to raise. */
+  maxSeriesSetting: string;
   collectorTimeoutMs: number;
   logLevel: LogLevel;
 }
@@ -197,6 +199,10 @@ export function parseOptions(
     config,
     procRoot: procRoot.length > 1 ? procRoot.replace(/\/+$/, '') : procRoot,
     maxSeries,
+    maxSeriesSetting:
+      maxSeriesFlag !== undefined
+        ? '--max-series'
+        : `spec.exporter.maxSeries of the SidecarMonitor (${CONFIG_ENV}.maxSeries${config.maxSeries === undefined ? `, default ${DEFAULT_MAX_SERIES}` : ''})`,
     collectorTimeoutMs: Math.round(timeoutSeconds * 1000),
     logLevel: level as LogLevel,
   };

@@ -10,6 +10,8 @@ import {
   type ExporterConfig,
   type TargetContainer,
 } from '../../exporter/config.ts';
+import { seriesNeed } from '../../exporter/metrics/budget.ts';
+import { DEFAULT_MAX_SERIES } from '../../exporter/options.ts';
 import {
   CREATED_ANNOTATION,
   DEFAULT_EXPORTER_PORT,
@@ -216,6 +218,13 @@ export function desiredPodTemplate(
     probes: probes.probes,
   };
   if (spec.exporter?.maxSeries !== undefined) config.maxSeries = spec.exporter.maxSeries;
+  const need = seriesNeed(config, config.maxSeries ?? DEFAULT_MAX_SERIES);
+  if (need.needed > need.limit) {
+    notes.push({
+      code: 'SeriesBudget',
+      message: `the targets and ${config.probes.length} probes need about ${need.needed} series but spec.exporter.maxSeries is ${need.limit}: only the first ${need.probesThatFit} probes fit, the others are left out of scrapes; set spec.exporter.maxSeries to at least ${need.needed}`,
+    });
+  }
   let configJson: string;
   try {
     configJson = serializeExporterConfig(config);

@@ -83,6 +83,8 @@ export type NoteCode =
   | 'ProbePortNotFound'
   | 'ProbeInvalid'
   | 'ProbeLimit'
+  /** The monitor's probes do not all fit its series budget (spec.exporter.maxSeries). */
+  | 'SeriesBudget'
   | 'EndpointPortNotFound'
   | 'TargetNotFound'
   | 'ScrapeAnnotationsTaken'

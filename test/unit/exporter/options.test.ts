@@ -17,6 +17,8 @@ describe('exporter options', () => {
       config: { version: 1, targets: [], probes: [] },
       procRoot: '/proc',
       maxSeries: DEFAULT_MAX_SERIES,
+      maxSeriesSetting:
+        'spec.exporter.maxSeries of the SidecarMonitor (SIDECAR_MONITOR_CONFIG.maxSeries, default 500)',
       collectorTimeoutMs: 5000,
       logLevel: 'info',
     });

@@ -56,7 +56,9 @@ function app(containers: string[], seriesLimit: number, ready = true) {
     registry,
     logger,
     targets: [{ name: 'app', limits: { cpuCores: 2 } }],
+    probes: [],
     seriesLimit,
+    seriesLimitSetting: '--max-series',
     takeSnapshot: async () => {
       snapshots++;
       await new Promise((r) => setTimeout(r, 20));
@@ -153,7 +155,9 @@ describe('bounded HTTP', () => {
       registry,
       logger,
       targets: [],
+      probes: [],
       seriesLimit: 500,
+      seriesLimitSetting: '--max-series',
       takeSnapshot: () => Promise.resolve(snapshot(['app'])),
     });
     registerFamilies({
@@ -182,5 +186,47 @@ describe('bounded HTTP', () => {
     conns.delete('idle-new');
     expect(chooseVictim(conns.entries(), 'new')).toBe('busy-old');
     expect(chooseVictim(new Map([['new', c(1, 0)]]).entries(), 'new')).toBeUndefined();
+  });
+});
+
+describe('series cap logs', () => {
+  it('warns once when dropping starts, naming what and the setting, and once when it ends', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    let containers = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    const registry = new Registry();
+    const pipeline = new ScrapePipeline({
+      registry,
+      logger: log,
+      targets: [],
+      probes: [],
+      seriesLimit: 150,
+      seriesLimitSetting: '--max-series',
+      takeSnapshot: () => Promise.resolve(snapshot(containers)),
+    });
+    registerFamilies({
+      registry,
+      logger: log,
+      samples: pipeline.samples,
+      version: '1',
+      seriesLimit: 150,
+    });
+    await pipeline.render();
+    await pipeline.render();
+    const msgs = () =>
+      lines
+        .map((l) => (JSON.parse(l) as { msg: string }).msg)
+        .filter((m) => m.startsWith('series'));
+    expect(msgs()).toHaveLength(1);
+    expect(msgs()[0]).toMatch(
+      /^series limit of 150 reached: dropping .*container c39.*; raise --max-series to keep them$/,
+    );
+    containers = ['c0'];
+    await pipeline.render();
+    await pipeline.render();
+    expect(msgs()).toHaveLength(2);
+    expect(msgs()[1]).toMatch(
+      /^series back under the limit of 150: nothing dropped any more \(had dropped .*container c39/,
+    );
   });
 });
