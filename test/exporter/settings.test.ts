@@ -2,10 +2,12 @@
 // safely or refused at start with exit code 2 and one line naming it.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { METRICS } from '../../exporter/metrics/catalog.ts';
 import { Metrics, scrape } from './helpers/metrics.ts';
 import { eventually } from './helpers/pod.ts';
+import { freePort } from './helpers/prometheus.ts';
 import { runExporter, startExporter, type ExporterProcess } from './helpers/process.ts';
 
 const children: ChildProcess[] = [];
@@ -29,7 +31,8 @@ function processWithCommandLine(tail: string): ChildProcess {
 }
 
 async function failsAtStart(args: string[], message: RegExp, env: Record<string, string> = {}) {
-  const run = runExporter(args, env);
+  // Loopback first, so an exporter that wrongly starts never listens on every interface.
+  const run = runExporter(['--listen', `127.0.0.1:${await freePort()}`, ...args], env);
   let timer: NodeJS.Timeout | undefined;
   const code = await Promise.race([
     run.exited,
@@ -91,5 +94,83 @@ describe('--match', () => {
     }, 'the matched process');
     expect(m.sum(METRICS.containerProcesses.name)).toBe(1);
     expect(child.pid).toBeGreaterThan(0);
+  });
+});
+
+describe('probe header values', () => {
+  const config = (value: { value?: string; valueFromEnv?: string }) =>
+    JSON.stringify({
+      version: 1,
+      targets: [],
+      probes: [
+        {
+          type: 'http',
+          name: 'h',
+          source: 'monitor',
+          port: 8080,
+          path: '/',
+          intervalSeconds: 10,
+          timeoutSeconds: 1,
+          headers: [{ name: 'X-Token', ...value }],
+        },
+      ],
+    });
+
+  it.each([
+    ['VT', '\u000b', 'U+000B'],
+    ['ESC', 'a\u001bb', 'U+001B'],
+    ['DEL', 'a\u007f', 'U+007F'],
+    ['U+2028', 'a\u2028b', 'U+2028'],
+    ['an emoji', 'ok 🙂', 'U+1F642'],
+  ])(
+    'a literal value with %s is refused at start (it failed every attempt)',
+    async (_, value, code) => {
+      await failsAtStart(
+        ['--match', 'sidecar-monitor-test-matches-nothing'],
+        new RegExp(
+          `SIDECAR_MONITOR_CONFIG\\.probes\\[0\\]\\.headers\\[0\\]\\.value: ${code.replace('+', '\\+')} at position \\d+ is not allowed`,
+        ),
+        { SIDECAR_MONITOR_CONFIG: config({ value }) },
+      );
+    },
+  );
+
+  it('a value from a Secret (env) is checked the same way', async () => {
+    await failsAtStart(
+      ['--match', 'sidecar-monitor-test-matches-nothing'],
+      /probes\[0\]\.headers\[0\]: value of PROBE_TOKEN: U\+001B at position 6 is not allowed/,
+      {
+        SIDECAR_MONITOR_CONFIG: config({ valueFromEnv: 'PROBE_TOKEN' }),
+        PROBE_TOKEN: 'secret\u001b',
+      },
+    );
+  });
+
+  it('what RFC 9110 allows is sent as it is: inner spaces and tabs, obs-text (Latin-1)', async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(String(req.headers['x-token']));
+      res.end('ok');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      exporter = await startExporter(['--match', 'sidecar-monitor-test-matches-nothing'], {
+        SIDECAR_MONITOR_CONFIG: config({ value: 'a b\tc\u00e9' }).replace('8080', String(port)),
+      });
+      const m = await eventually(async () => {
+        const metrics = await scrape(`${exporter!.address}/metrics`);
+        return metrics.all(METRICS.probeSuccess.name, { probe: 'h' }).length > 0
+          ? metrics
+          : undefined;
+      }, 'a probe attempt');
+      expect(m.value(METRICS.probeSuccess.name, { probe: 'h' })).toBe(1);
+      // Node hands Latin-1 bytes back as the same code points.
+      expect(seen[0]).toBe('a b\tc\u00e9');
+    } finally {
+      await new Promise((r) => {
+        server.close(r);
+      });
+    }
   });
 });
