@@ -8,6 +8,16 @@ export const CONFIG_ENV = 'SIDECAR_MONITOR_CONFIG';
 /** Set in each target container so the exporter can name a process group. */
 export const CONTAINER_ENV = 'SIDECAR_MONITOR_CONTAINER';
 export const CONFIG_VERSION = 1;
+/**
+ * Linux refuses to exec a process with one environment string ("NAME=value" and its NUL)
+ * longer than MAX_ARG_STRLEN, 32 pages: a config past it means a pod that can never start.
+ */
+export const MAX_ENV_STRING_BYTES = 128 * 1024;
+
+/** Bytes the config takes as one environment string, to compare with MAX_ENV_STRING_BYTES. */
+export function configEnvBytes(json: string): number {
+  return Buffer.byteLength(`${CONFIG_ENV}=${json}`) + 1;
+}
 
 export interface ResourceAmounts {
   /** CPU in cores (a Kubernetes quantity already resolved, e.g. "250m" → 0.25). */

@@ -4,8 +4,11 @@
 
 import {
   CONFIG_VERSION,
+  CONFIG_ENV,
   CONTAINER_ENV,
   ConfigError,
+  MAX_ENV_STRING_BYTES,
+  configEnvBytes,
   serializeExporterConfig,
   type ExporterConfig,
   type TargetContainer,
@@ -233,6 +236,12 @@ export function desiredPodTemplate(
     return skip(
       'InvalidWorkload',
       `cannot configure the exporter for this workload: ${err.message}`,
+    );
+  }
+  if (configEnvBytes(configJson) > MAX_ENV_STRING_BYTES) {
+    return skip(
+      'ExporterConfigTooLarge',
+      `the exporter's config would take ${configEnvBytes(configJson)} bytes in its ${CONFIG_ENV} variable; Linux starts no process with an environment string over ${MAX_ENV_STRING_BYTES} bytes, so the pod could never start: use fewer or shorter health endpoints (paths, headers) or spec.health.fromProbes: false`,
     );
   }
   const exporter = exporterContainer({
