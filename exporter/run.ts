@@ -91,11 +91,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const stat = await readText(`${options.procRoot}/stat`);
+  // Validated as it will be used: a proc root without procfs' own files can never work.
+  if (!stat.ok)
+    return fail(
+      `--proc-root: ${options.procRoot} is not a procfs mount (cannot read ${options.procRoot}/stat: ${stat.error.message})`,
+      2,
+    );
   const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
   const version = await readVersion();
-  const stat = await readText(`${options.procRoot}/stat`);
-  const bootTime = stat.ok ? parseBootTime(stat.value) : undefined;
-  if (bootTime === undefined || bootTime instanceof ParseError) {
+  const bootTime = parseBootTime(stat.value);
+  if (bootTime instanceof ParseError) {
     logger.warn(
       { procRoot: options.procRoot },
       'cannot read the boot time: process start times will be absent',

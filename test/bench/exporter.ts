@@ -233,7 +233,7 @@ export async function run(argv: string[]): Promise<void> {
             build.entry,
             'exporter',
             '--listen',
-            '127.0.0.1:0',
+            `127.0.0.1:${await freePort()}`,
             '--max-series',
             '10000',
           ],

@@ -8,7 +8,12 @@ import { METRICS } from '../../exporter/metrics/catalog.ts';
 import { Metrics, scrape } from './helpers/metrics.ts';
 import { eventually } from './helpers/pod.ts';
 import { freePort } from './helpers/prometheus.ts';
-import { runExporter, startExporter, type ExporterProcess } from './helpers/process.ts';
+import {
+  MATCH_NOTHING,
+  runExporter,
+  startExporter,
+  type ExporterProcess,
+} from './helpers/process.ts';
 
 const children: ChildProcess[] = [];
 let exporter: ExporterProcess | undefined;
@@ -172,5 +177,43 @@ describe('probe header values', () => {
         server.close(r);
       });
     }
+  });
+});
+
+describe('loose settings are refused at start', () => {
+  it('--listen with port 0 (a random port no Service or PodMonitor can find)', async () => {
+    await failsAtStart(
+      ['--listen', ':0', ...MATCH_NOTHING],
+      /--listen: expected HOST:PORT with a port from 1 to 65535/,
+    );
+    await failsAtStart(
+      ['--listen', '127.0.0.1:0', ...MATCH_NOTHING],
+      /--listen: .*got "127\.0\.0\.1:0"/,
+    );
+  });
+
+  it('numbers in one format: plain decimals', async () => {
+    await failsAtStart(
+      ['--collector-timeout', '0x10', ...MATCH_NOTHING],
+      /--collector-timeout: expected a decimal number/,
+    );
+    await failsAtStart(
+      ['--max-series', '1e3', ...MATCH_NOTHING],
+      /--max-series: expected an integer/,
+    );
+  });
+
+  it('a --proc-root that is not procfs', async () => {
+    await failsAtStart(
+      ['--proc-root', '/nonexistent', ...MATCH_NOTHING],
+      /^sidecar-monitor exporter: --proc-root: \/nonexistent is not a procfs mount \(cannot read \/nonexistent\/stat/,
+    );
+  });
+
+  it('a flag followed by another flag is named as missing its value', async () => {
+    await failsAtStart(
+      ['--listen', '--pid', '42'],
+      /^sidecar-monitor exporter: --listen: needs a value/,
+    );
   });
 });

@@ -73,6 +73,15 @@ describe('exporter options', () => {
     [['--listen'], '--listen'],
     [['--listen', 'nope'], '--listen'],
     [['--listen', '1.2.3.4:70000'], '--listen'],
+    [['--listen', ':0'], '--listen'],
+    [['--listen', '127.0.0.1:0'], '--listen'],
+    [['--listen', '--pid', '42'], '--listen'],
+    [['--pid', '--match', 'x'], '--pid'],
+    [['--collector-timeout', '0x10'], '--collector-timeout'],
+    [['--collector-timeout', '1e1'], '--collector-timeout'],
+    [['--collector-timeout', ' 5'], '--collector-timeout'],
+    [['--max-series', '1e3'], '--max-series'],
+    [['--max-series', '0x100'], '--max-series'],
     [['--pid', '0'], '--pid'],
     [['--pid', 'abc'], '--pid'],
     [['--match', '('], '--match'],
@@ -105,6 +114,16 @@ describe('exporter options', () => {
     expect(() => parseOptions([], { SIDECAR_MONITOR_CONFIG: 'not json' })).toThrow(
       /^SIDECAR_MONITOR_CONFIG: is not valid JSON/,
     );
+  });
+
+  it('a missing value is named as missing; decimals are plain decimals', () => {
+    expect(() => parseOptions(['--listen', '--pid', '42'], {})).toThrow(
+      /^--listen: needs a value \(--listen VALUE or --listen=VALUE\)$/,
+    );
+    const o = parseOptions(['--collector-timeout', '2.5', '--match=--weird-but-explicit'], {});
+    if (o === 'help') throw new Error('help');
+    expect(o.collectorTimeoutMs).toBe(2500);
+    expect(o.mode.kind === 'standalone' && o.mode.match?.test('x --weird-but-explicit')).toBe(true);
   });
 
   it('--help wins', () => {
