@@ -79,6 +79,7 @@ export function createExporter(deps: ExporterDeps): Exporter {
     version: deps.version,
     ...(config.workload ? { workload: config.workload } : {}),
     seriesLimit: options.maxSeries,
+    now,
   });
   pipeline.setDroppedCounter(families.seriesDropped);
   const probes = new ProbeRunner({
