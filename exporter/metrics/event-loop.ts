@@ -12,6 +12,8 @@
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 
 export interface LagStats {
+  /** The latest sample. */
+  last: number;
   min: number;
   max: number;
   mean: number;
@@ -26,6 +28,7 @@ export class LagWindow {
   private current: RecordableHistogram = createHistogram();
   private previous: RecordableHistogram = createHistogram();
   private samples = 0;
+  private lastNs = 0;
   private readonly windowSamples: number;
 
   constructor(windowSamples: number) {
@@ -34,6 +37,7 @@ export class LagWindow {
 
   /** One sample: how late the timer fired, in nanoseconds (0 when on time). */
   record(lagNs: number): void {
+    this.lastNs = Math.max(0, lagNs);
     // The histogram's lowest trackable value is 1 ns.
     this.current.record(Math.max(1, Math.round(lagNs)));
     if (++this.samples >= this.windowSamples) {
@@ -48,9 +52,11 @@ export class LagWindow {
     const all = createHistogram();
     all.add(this.previous);
     all.add(this.current);
-    if (all.count === 0) return { min: 0, max: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0 };
+    if (all.count === 0)
+      return { last: 0, min: 0, max: 0, mean: 0, stddev: 0, p50: 0, p90: 0, p99: 0 };
     const s = (ns: number) => (ns <= 1 ? 0 : ns / 1e9);
     return {
+      last: this.lastNs / 1e9,
       min: s(all.min),
       max: s(all.max),
       mean: s(all.mean),
@@ -76,14 +82,4 @@ export function sampleEventLoopLag(
   }, periodMs);
   timer.unref();
   return timer;
-}
-
-/** The lag right now: how long a callback queued behind the current work waits. */
-export function immediateLag(now: () => number): Promise<number> {
-  const start = now();
-  return new Promise((resolve) =>
-    setImmediate(() => {
-      resolve((now() - start) / 1000);
-    }),
-  );
 }

@@ -14,7 +14,7 @@ import {
   type MetricKey,
   type MetricSpec,
 } from './catalog.ts';
-import { LagWindow, immediateLag, sampleEventLoopLag, type LagStats } from './event-loop.ts';
+import { LagWindow, sampleEventLoopLag, type LagStats } from './event-loop.ts';
 
 export interface ProbeFamilies {
   info: Gauge;
@@ -50,8 +50,8 @@ const RUNTIME_GAUGES_NAMED_TOTAL = [
 ];
 
 /** The event-loop families prom-client would fill with timer periods and empty histograms. */
-const LAG_FAMILIES: readonly [MetricKey, keyof LagStats | undefined][] = [
-  ['runtimeEventLoopLagSeconds', undefined],
+const LAG_FAMILIES: readonly [MetricKey, keyof LagStats][] = [
+  ['runtimeEventLoopLagSeconds', 'last'],
   ['runtimeEventLoopLagMinSeconds', 'min'],
   ['runtimeEventLoopLagMaxSeconds', 'max'],
   ['runtimeEventLoopLagMeanSeconds', 'mean'],
@@ -69,17 +69,19 @@ function eventLoopFamilies(registry: Registry, now: () => number): void {
   sampleEventLoopLag(window, LAG_SAMPLE_MS, now);
   const gauges = new Map<keyof LagStats, Gauge>();
   for (const [key, stat] of LAG_FAMILIES) {
-    if (stat === undefined) {
-      new Gauge({
-        ...base(METRICS[key], registry),
-        // One collect sets them all, from one reading of the window.
-        collect: async function (this: Gauge) {
-          const stats = window.stats();
-          for (const [name, gauge] of gauges) gauge.set(stats[name]);
-          this.set(await immediateLag(now));
-        },
-      });
-    } else gauges.set(stat, new Gauge(base(METRICS[key], registry)));
+    if (stat !== 'last') {
+      gauges.set(stat, new Gauge(base(METRICS[key], registry)));
+      continue;
+    }
+    new Gauge({
+      ...base(METRICS[key], registry),
+      // One collect sets them all, from one reading of the window.
+      collect: function (this: Gauge) {
+        const stats = window.stats();
+        this.set(stats.last);
+        for (const [name, gauge] of gauges) gauge.set(stats[name]);
+      },
+    });
   }
 }
 

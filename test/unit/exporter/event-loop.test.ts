@@ -4,6 +4,7 @@ import { LagWindow } from '../../../exporter/metrics/event-loop.ts';
 describe('event-loop lag window', () => {
   it('reports zeros before any sample, never empty-histogram sentinels', () => {
     expect(new LagWindow(60).stats()).toEqual({
+      last: 0,
       min: 0,
       max: 0,
       mean: 0,
