@@ -18,6 +18,7 @@ import { environValue } from '../parse/environ.ts';
 import { ParseError } from '../parse/errors.ts';
 import { parseProcCgroup, type CgroupMembership } from '../parse/proc-cgroup.ts';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.ts';
+import { isExiting } from '../procfs/exiting.ts';
 import { listDir, readLink, readText, type SyncReader } from '../procfs/read.ts';
 import { mapInSlices, mapLimit } from '../util/concurrency.ts';
 import { fallbackName, isContainerName, uniqueNames } from './naming.ts';
@@ -143,6 +144,9 @@ export class Discoverer {
       // Kernel threads by their flag, not by pid 2 as parent: in a pod's PID namespace pid 2
       // is an ordinary process (often the app).
       if (stat instanceof ParseError || stat.kernelThread) return undefined;
+      // Zombies (exited, not yet reaped) show the root cgroup and hold nothing to measure:
+      // counted, they made a group of their own under churn.
+      if (stat.state === 'Z' || stat.state === 'X') return undefined;
       return stat;
     });
     const out: Proc[] = [];
@@ -160,16 +164,30 @@ export class Discoverer {
     return out;
   }
 
-  private async readCgroup(p: Proc): Promise<void> {
-    if (p.entry.cgroup !== undefined) return;
+  /**
+   * Reads (once per process) its cgroup; false when the process exited since the scan. A
+   * short-lived process that vanished here would otherwise be a group of its own with no
+   * cgroup (`unknown-true`, degraded no_cgroup) for one scrape in every few under churn.
+   */
+  private async readCgroup(p: Proc): Promise<boolean> {
+    if (p.entry.cgroup !== undefined) return true;
     const read = await readText(this.path(p.stat.pid, 'cgroup'));
-    p.entry.cgroup = read.ok ? read.value : '';
+    if (!read.ok && read.reason === 'missing') return false;
     const parsed = read.ok ? parseProcCgroup(read.value) : undefined;
-    p.entry.memberships = parsed === undefined || parsed instanceof ParseError ? [] : parsed;
+    const memberships = parsed === undefined || parsed instanceof ParseError ? [] : parsed;
+    // A process exiting between the scan and this read shows the root cgroup in the v1
+    // hierarchies (the kernel releases them after its memory, before it turns zombie) and
+    // still its own in v2: a cgroup read is kept only if the process still has its memory
+    // after it (one more stat read per new process).
+    if (isExiting(this.options.reader, this.options.procRoot, p.stat.pid)) return false;
+    p.entry.cgroup = read.ok ? read.value : '';
+    p.entry.memberships = memberships;
+    return true;
   }
 
-  private async isOwnContainer(p: Proc, own: Own): Promise<boolean> {
-    await this.readCgroup(p);
+  /** undefined: the process is gone. */
+  private async isOwnContainer(p: Proc, own: Own): Promise<boolean | undefined> {
+    if (!(await this.readCgroup(p))) return undefined;
     if (p.entry.own === undefined) {
       let same = p.entry.cgroup === own.cgroup;
       if (!same && own.mntNs !== undefined) {
@@ -218,8 +236,8 @@ export class Discoverer {
       });
     }
     const targets = procs.filter((p) => chosen.has(p.stat.pid));
-    await mapLimit(targets, this.concurrency, (p) => this.readCgroup(p));
-    return targets;
+    const alive = await mapLimit(targets, this.concurrency, (p) => this.readCgroup(p));
+    return targets.filter((_, i) => alive[i]);
   }
 
   private async nameOf(key: string, processes: readonly ProcStat[]): Promise<NameEntry> {
@@ -234,6 +252,11 @@ export class Discoverer {
       const read = await readText(this.path(p.pid, 'environ'), ENVIRON_MAX_BYTES);
       if (!read.ok) {
         if (read.reason === 'missing') continue;
+        if (
+          read.reason === 'permission_denied' &&
+          isExiting(this.options.reader, this.options.procRoot, p.pid)
+        )
+          continue;
         entry = {
           name: fallback,
           fromEnv: false,
