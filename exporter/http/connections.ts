@@ -19,7 +19,7 @@ export interface ConnectionLimits {
   maxInFlight: number;
 }
 
-export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 32, maxInFlight: 8 };
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = { maxConnections: 16, maxInFlight: 8 };
 
 interface Tracked {
   /** Monotonic ms of the last request start or end (or the connection, before any). */
