@@ -153,6 +153,8 @@ export async function run(argv: string[]): Promise<number> {
   const signal = await nextSignal();
   logger.info({ signal }, 'shutting down');
   const clean = await shutdown(exporter);
-  logger.info({ clean }, 'stopped');
+  // How often the connection bounds had to act: a sign of abuse (or of a misbehaving client).
+  const { evicted, cutOff } = exporter.connections.stats();
+  logger.info({ clean, connectionsEvicted: evicted, connectionsCutOff: cutOff }, 'stopped');
   return 0;
 }

@@ -95,7 +95,7 @@ export class ConnectionGuard {
     c.lastActive = this.now();
   }
 
-  /** For logs and tests: open connections, and how many were closed to keep the bounds. */
+  /** Open connections, and how many were closed to keep the bounds (logged at shutdown). */
   stats(): { open: number; evicted: number; cutOff: number } {
     return { open: this.sockets.size, evicted: this.evicted, cutOff: this.cutOff };
   }
