@@ -8,6 +8,16 @@ export const CONFIG_ENV = 'SIDECAR_MONITOR_CONFIG';
 /** Set in each target container so the exporter can name a process group. */
 export const CONTAINER_ENV = 'SIDECAR_MONITOR_CONTAINER';
 export const CONFIG_VERSION = 1;
+/**
+ * Linux refuses to exec a process with one environment string ("NAME=value" and its NUL)
+ * longer than MAX_ARG_STRLEN, 32 pages: a config past it means a pod that can never start.
+ */
+export const MAX_ENV_STRING_BYTES = 128 * 1024;
+
+/** Bytes the config takes as one environment string, to compare with MAX_ENV_STRING_BYTES. */
+export function configEnvBytes(json: string): number {
+  return Buffer.byteLength(`${CONFIG_ENV}=${json}`) + 1;
+}
 
 export interface ResourceAmounts {
   /** CPU in cores (a Kubernetes quantity already resolved, e.g. "250m" → 0.25). */
@@ -108,6 +118,21 @@ const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Why a string cannot be an HTTP field value (RFC 9110 §5.5: visible ASCII or obs-text, with
+ * spaces and tabs only between them), or undefined when it can. Node's client sends exactly
+ * these (obs-text as Latin-1 bytes) and refuses the rest at every attempt.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  const bad = /[^\t\x20-\x7e\x80-\xff]/u.exec(value);
+  if (bad) {
+    const code = bad[0].codePointAt(0) ?? 0;
+    return `U+${code.toString(16).toUpperCase().padStart(4, '0')} at position ${bad.index} is not allowed in a header value (visible ASCII, spaces and tabs between them)`;
+  }
+  if (/^[\t ]|[\t ]$/.test(value)) return 'a header value cannot start or end with a space or tab';
+  return undefined;
+}
+
 function isObject(v: Json): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -178,12 +203,10 @@ function header(v: Json, path: string): ProbeHeader {
   rejectUnknown(o, path, ['name', 'value', 'valueFromEnv']);
   const out: ProbeHeader = { name: str(o.name, `${path}.name`, HEADER_NAME, 256) };
   if (o.value !== undefined) {
-    if (typeof o.value !== 'string' || o.value.length > 4096 || /[\r\n\0]/.test(o.value)) {
-      throw new ConfigError(
-        `${path}.value`,
-        'must be a string of at most 4096 characters without line breaks',
-      );
-    }
+    if (typeof o.value !== 'string' || o.value.length > 4096)
+      throw new ConfigError(`${path}.value`, 'must be a string of at most 4096 characters');
+    const problem = headerValueProblem(o.value);
+    if (problem !== undefined) throw new ConfigError(`${path}.value`, problem);
     out.value = o.value;
   }
   const fromEnv = optional(o, 'valueFromEnv', (x) => str(x, `${path}.valueFromEnv`, ENV_NAME, 128));

@@ -3,7 +3,7 @@
 // jittered so many pods started together do not probe in lockstep.
 
 import type { Logger } from 'pino';
-import type { ProbeConfig } from '../config.ts';
+import { headerValueProblem, type ProbeConfig } from '../config.ts';
 import type { ProbeFamilies } from '../metrics/families.ts';
 import { PROBE_PHASES } from '../metrics/catalog.ts';
 import { httpAttempt } from './http-probe.ts';
@@ -38,9 +38,10 @@ export function resolveHeaders(
         throw new Error(
           `probes[${i}].headers[${j}]: environment variable ${h.valueFromEnv} is not set`,
         );
-      if (/[\r\n\0]/.test(value))
+      const problem = headerValueProblem(value);
+      if (problem !== undefined)
         throw new Error(
-          `probes[${i}].headers[${j}]: value of ${h.valueFromEnv} contains a line break`,
+          `probes[${i}].headers[${j}]: ${h.valueFromEnv ? `value of ${h.valueFromEnv}: ` : ''}${problem}`,
         );
       headers[h.name.toLowerCase()] = value;
     }

@@ -4,7 +4,12 @@
 // own endpoints. The exporter only ever probes loopback, so a probe aimed at another host is
 // reported and left out; other exec probes are reported as not probed (never run).
 
-import type { ProbeConfig, ProbeHeader, ProbeSource } from '../../exporter/config.ts';
+import {
+  headerValueProblem,
+  type ProbeConfig,
+  type ProbeHeader,
+  type ProbeSource,
+} from '../../exporter/config.ts';
 import { HEADER_ENV_PREFIX } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
 import type { HealthEndpoint, HealthSpec } from '../api/v1alpha1.ts';
@@ -225,7 +230,7 @@ function fromProbe(
     value: h.value,
   }));
   const badHeader = headers.find(
-    (h) => !HEADER_NAME.test(h.name) || /[\r\n\0]/.test(h.value ?? ''),
+    (h) => !HEADER_NAME.test(h.name) || headerValueProblem(h.value ?? '') !== undefined,
   );
   if (/\s/.test(path) || path.length > 2048 || badHeader || headers.length > 16) {
     notes.push({
@@ -273,6 +278,16 @@ function fromEndpoint(
       tls: endpoint.tls ?? false,
       insecureSkipVerify: endpoint.insecureSkipVerify ?? false,
     };
+  const bad = (endpoint.headers ?? []).find(
+    (h) => h.value !== undefined && headerValueProblem(h.value) !== undefined,
+  );
+  if (bad?.value !== undefined) {
+    notes.push({
+      code: 'ProbeInvalid',
+      message: `endpoint "${endpoint.name}": header ${bad.name}: ${headerValueProblem(bad.value) ?? ''}`,
+    });
+    return undefined;
+  }
   const headers = (endpoint.headers ?? []).map((h, j): ProbeHeader => {
     if (h.value !== undefined) return { name: h.name, value: h.value };
     const envName = `${HEADER_ENV_PREFIX}${index}_${j}`;

@@ -11,6 +11,7 @@ import {
   type SimulatedPod,
 } from '../../../examples/demo/simulated-pod.ts';
 import { scrape, type Metrics } from './metrics.ts';
+import { freePort } from './prometheus.ts';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 /** Non-root ids the pod's containers run as (an app and its exporter share them). */
@@ -68,7 +69,7 @@ export async function startMonitoredPod(options: MonitoredPodOptions = {}): Prom
       command: [
         ...(options.exporterCommand ?? exporterCommand()),
         '--listen',
-        '127.0.0.1:0',
+        `127.0.0.1:${await freePort()}`,
         ...(options.exporterArgs ?? []),
       ],
       env: { SIDECAR_MONITOR_CONFIG: serializeExporterConfig(config) },
