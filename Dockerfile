@@ -31,8 +31,10 @@ COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund --ignore-scripts
 COPY . .
 RUN npm run build
-# The sample app: plain node:http, no dependencies; an ES module like the project.
+# The sample app: plain node:http, no dependencies; an ES module like the project. Its
+# image also carries the sample gRPC health server (node:http2 only) at /app/grpc/server.js.
 RUN npx tsc -p examples/sample-app/tsconfig.build.json --outDir /sample-app && \
+    npx tsc -p examples/sample-grpc/tsconfig.build.json --outDir /sample-app/grpc && \
     echo '{"type":"module"}' > /sample-app/package.json
 
 FROM ${BUILD_IMAGE} AS deps
@@ -51,6 +53,9 @@ LABEL org.opencontainers.image.title="sidecar-monitor-sample-app" \
       org.opencontainers.image.licenses="Apache-2.0"
 WORKDIR /app
 COPY --from=build /sample-app ./
+# /spawn starts `sleep` children (process-count metrics); the runtime has glibc, so
+# coreutils' sleep of the target platform is enough, and adds no shell.
+COPY --from=deps /usr/bin/sleep /usr/local/bin/sleep
 USER 65532:65532
 EXPOSE 8080
 ENTRYPOINT ["/nodejs/bin/node", "/app/main.js"]

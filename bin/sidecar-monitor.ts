@@ -11,7 +11,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Main> }> =
   },
   operator: {
     summary: 'run the controller that injects exporters into matching workloads',
-    load: async () => (await import('../operator/cli.ts')).main,
+    load: async () => (await import('../operator/cli/operator.ts')).main,
   },
   inject: {
     summary: 'offline: print workload YAML with the exporter injected (for GitOps pipelines)',
@@ -19,7 +19,11 @@ const commands: Record<string, { summary: string; load: () => Promise<Main> }> =
   },
   cleanup: {
     summary: 'remove every injection from the cluster (before uninstalling)',
-    load: async () => (await import('../operator/cleanup-cli.ts')).main,
+    load: async () => (await import('../operator/uninstall/cleanup-cli.ts')).main,
+  },
+  'release-finalizers': {
+    summary: "helm's pre-delete hook: stop the operator, drop its finalizers (injections stay)",
+    load: async () => (await import('../operator/uninstall/release-cli.ts')).main,
   },
   demo: {
     summary: 'local demo: a sample app and the exporter watching it, no cluster needed',

@@ -13,6 +13,7 @@ import { ProcessCollector } from './process/collector.ts';
 import { SyncReader } from './procfs/read.ts';
 import { ScrapePipeline } from './scrape/pipeline.ts';
 import { takeSnapshot } from './scrape/snapshot.ts';
+import type { ConnectionGuard } from './http/connections.ts';
 import { buildServer } from './server.ts';
 
 export interface ExporterDeps {
@@ -29,6 +30,7 @@ export interface ExporterDeps {
 
 export interface Exporter {
   server: FastifyInstance;
+  connections: ConnectionGuard;
   registry: Registry;
   pipeline: ScrapePipeline;
   /** Starts the probe schedules. */
@@ -57,7 +59,9 @@ export function createExporter(deps: ExporterDeps): Exporter {
     registry,
     logger,
     targets: config.targets,
+    probes: config.probes.map((p) => p.name),
     seriesLimit: options.maxSeries,
+    seriesLimitSetting: options.maxSeriesSetting,
     takeSnapshot: () =>
       takeSnapshot({
         discoverer,
@@ -75,6 +79,7 @@ export function createExporter(deps: ExporterDeps): Exporter {
     version: deps.version,
     ...(config.workload ? { workload: config.workload } : {}),
     seriesLimit: options.maxSeries,
+    now,
   });
   pipeline.setDroppedCounter(families.seriesDropped);
   const probes = new ProbeRunner({
@@ -87,13 +92,15 @@ export function createExporter(deps: ExporterDeps): Exporter {
     env: deps.env,
   });
   let stopping = false;
-  const server = buildServer({
+  const { app: server, connections } = buildServer({
     logger,
     render: () => pipeline.render(),
     ready: () => !stopping,
+    now,
   });
   return {
     server,
+    connections,
     registry,
     pipeline,
     start: () => {

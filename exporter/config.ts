@@ -8,6 +8,16 @@ export const CONFIG_ENV = 'SIDECAR_MONITOR_CONFIG';
 /** Set in each target container so the exporter can name a process group. */
 export const CONTAINER_ENV = 'SIDECAR_MONITOR_CONTAINER';
 export const CONFIG_VERSION = 1;
+/**
+ * Linux refuses to exec a process with one environment string ("NAME=value" and its NUL)
+ * longer than MAX_ARG_STRLEN, 32 pages: a config past it means a pod that can never start.
+ */
+export const MAX_ENV_STRING_BYTES = 128 * 1024;
+
+/** Bytes the config takes as one environment string, to compare with MAX_ENV_STRING_BYTES. */
+export function configEnvBytes(json: string): number {
+  return Buffer.byteLength(`${CONFIG_ENV}=${json}`) + 1;
+}
 
 export interface ResourceAmounts {
   /** CPU in cores (a Kubernetes quantity already resolved, e.g. "250m" → 0.25). */
@@ -58,7 +68,23 @@ export interface TcpProbe {
   timeoutSeconds: number;
 }
 
-export type ProbeConfig = HttpProbe | TcpProbe;
+/** A gRPC health check (grpc.health.v1.Health/Check) over HTTP/2, plaintext (h2c) or TLS. */
+export interface GrpcProbe {
+  type: 'grpc';
+  name: string;
+  container?: string;
+  source: ProbeSource;
+  port: number;
+  /** The service name sent in the request; '' asks about the server as a whole. */
+  service: string;
+  tls: boolean;
+  /** Skip TLS verification: only when the monitor asks for it (or the probe was derived). */
+  insecureSkipVerify: boolean;
+  intervalSeconds: number;
+  timeoutSeconds: number;
+}
+
+export type ProbeConfig = HttpProbe | TcpProbe | GrpcProbe;
 
 export interface WorkloadIdentity {
   kind: string;
@@ -91,6 +117,21 @@ type Json = unknown;
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Why a string cannot be an HTTP field value (RFC 9110 §5.5: visible ASCII or obs-text, with
+ * spaces and tabs only between them), or undefined when it can. Node's client sends exactly
+ * these (obs-text as Latin-1 bytes) and refuses the rest at every attempt.
+ */
+export function headerValueProblem(value: string): string | undefined {
+  const bad = /[^\t\x20-\x7e\x80-\xff]/u.exec(value);
+  if (bad) {
+    const code = bad[0].codePointAt(0) ?? 0;
+    return `U+${code.toString(16).toUpperCase().padStart(4, '0')} at position ${bad.index} is not allowed in a header value (visible ASCII, spaces and tabs between them)`;
+  }
+  if (/^[\t ]|[\t ]$/.test(value)) return 'a header value cannot start or end with a space or tab';
+  return undefined;
+}
 
 function isObject(v: Json): v is Record<string, Json> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -162,12 +203,10 @@ function header(v: Json, path: string): ProbeHeader {
   rejectUnknown(o, path, ['name', 'value', 'valueFromEnv']);
   const out: ProbeHeader = { name: str(o.name, `${path}.name`, HEADER_NAME, 256) };
   if (o.value !== undefined) {
-    if (typeof o.value !== 'string' || o.value.length > 4096 || /[\r\n\0]/.test(o.value)) {
-      throw new ConfigError(
-        `${path}.value`,
-        'must be a string of at most 4096 characters without line breaks',
-      );
-    }
+    if (typeof o.value !== 'string' || o.value.length > 4096)
+      throw new ConfigError(`${path}.value`, 'must be a string of at most 4096 characters');
+    const problem = headerValueProblem(o.value);
+    if (problem !== undefined) throw new ConfigError(`${path}.value`, problem);
     out.value = o.value;
   }
   const fromEnv = optional(o, 'valueFromEnv', (x) => str(x, `${path}.valueFromEnv`, ENV_NAME, 128));
@@ -194,7 +233,7 @@ function oneOf<T extends string>(v: Json, path: string, values: readonly T[]): T
 
 function probe(v: Json, path: string): ProbeConfig {
   const o = obj(v, path);
-  const type = oneOf(o.type, `${path}.type`, ['http', 'tcp'] as const);
+  const type = oneOf(o.type, `${path}.type`, ['http', 'tcp', 'grpc'] as const);
   const common = {
     name: str(o.name, `${path}.name`, NAME, 63),
     source: oneOf(o.source, `${path}.source`, SOURCES),
@@ -219,6 +258,32 @@ function probe(v: Json, path: string): ProbeConfig {
     ]);
     return { type, ...withContainer };
   }
+  const insecure = o.insecureSkipVerify ?? false;
+  if (typeof insecure !== 'boolean')
+    throw new ConfigError(`${path}.insecureSkipVerify`, 'must be a boolean');
+  if (type === 'grpc') {
+    rejectUnknown(o, path, [
+      'type',
+      'name',
+      'container',
+      'source',
+      'port',
+      'intervalSeconds',
+      'timeoutSeconds',
+      'service',
+      'tls',
+      'insecureSkipVerify',
+    ]);
+    const tls = o.tls ?? false;
+    if (typeof tls !== 'boolean') throw new ConfigError(`${path}.tls`, 'must be a boolean');
+    return {
+      type,
+      ...withContainer,
+      service: o.service === undefined ? '' : grpcService(o.service, `${path}.service`),
+      tls,
+      insecureSkipVerify: insecure,
+    };
+  }
   rejectUnknown(o, path, [
     'type',
     'name',
@@ -233,9 +298,6 @@ function probe(v: Json, path: string): ProbeConfig {
     'insecureSkipVerify',
   ]);
   const probePath = o.path === undefined ? '/' : str(o.path, `${path}.path`, /^\/[^\s]*$/, 2048);
-  const insecure = o.insecureSkipVerify ?? false;
-  if (typeof insecure !== 'boolean')
-    throw new ConfigError(`${path}.insecureSkipVerify`, 'must be a boolean');
   return {
     type,
     ...withContainer,
@@ -247,6 +309,13 @@ function probe(v: Json, path: string): ProbeConfig {
     headers: list(o.headers, `${path}.headers`, 16, header),
     insecureSkipVerify: insecure,
   };
+}
+
+/** gRPC service names are protobuf full names: printable ASCII, no spaces; '' is allowed. */
+function grpcService(v: Json, path: string): string {
+  if (typeof v !== 'string' || v.length > 256 || !/^[!-~]*$/.test(v))
+    throw new ConfigError(path, 'must be at most 256 printable ASCII characters without spaces');
+  return v;
 }
 
 function workload(v: Json, path: string): WorkloadIdentity {

@@ -71,7 +71,11 @@ async function shutdown(exporter: Exporter): Promise<boolean> {
   });
   const done = await Promise.race([exporter.stop().then(() => true), late]);
   clearTimeout(timer);
-  if (!done) exporter.server.server.closeAllConnections();
+  if (!done) {
+    // Clients that stopped reading never let their responses finish: cut them.
+    exporter.server.server.closeAllConnections();
+    exporter.connections.destroyAll();
+  }
   return done;
 }
 
@@ -87,11 +91,17 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const stat = await readText(`${options.procRoot}/stat`);
+  // Validated as it will be used: a proc root without procfs' own files can never work.
+  if (!stat.ok)
+    return fail(
+      `--proc-root: ${options.procRoot} is not a procfs mount (cannot read ${options.procRoot}/stat: ${stat.error.message})`,
+      2,
+    );
   const logger = pino({ level: options.logLevel, timestamp: pino.stdTimeFunctions.isoTime });
   const version = await readVersion();
-  const stat = await readText(`${options.procRoot}/stat`);
-  const bootTime = stat.ok ? parseBootTime(stat.value) : undefined;
-  if (bootTime === undefined || bootTime instanceof ParseError) {
+  const bootTime = parseBootTime(stat.value);
+  if (bootTime instanceof ParseError) {
     logger.warn(
       { procRoot: options.procRoot },
       'cannot read the boot time: process start times will be absent',
@@ -143,6 +153,8 @@ export async function run(argv: string[]): Promise<number> {
   const signal = await nextSignal();
   logger.info({ signal }, 'shutting down');
   const clean = await shutdown(exporter);
-  logger.info({ clean }, 'stopped');
+  // How often the connection bounds had to act: a sign of abuse (or of a misbehaving client).
+  const { evicted, cutOff } = exporter.connections.stats();
+  logger.info({ clean, connectionsEvicted: evicted, connectionsCutOff: cutOff }, 'stopped');
   return 0;
 }

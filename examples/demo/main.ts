@@ -4,6 +4,7 @@
 // URL, then a short live summary until Ctrl-C (or --duration).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
@@ -87,6 +88,14 @@ function waitForMatch(
       reject(new Error(`${what} exited:\n${seen.slice(-2000)}`));
     });
   });
+}
+
+async function freeLoopbackPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
 }
 
 async function runStandalone(port: number): Promise<Running> {
@@ -265,7 +274,9 @@ export async function main(argv: string[]): Promise<number> {
 
   let running: Running;
   try {
-    running = mode === 'pod' ? await runPod(port) : await runStandalone(port);
+    // The exporter refuses port 0 (nothing could find it): the demo picks the free port.
+    const listen = port === 0 ? await freeLoopbackPort() : port;
+    running = mode === 'pod' ? await runPod(listen) : await runStandalone(listen);
   } catch (err) {
     console.error(`sidecar-monitor demo: ${(err as Error).message}`);
     return 1;

@@ -3,9 +3,14 @@
 //
 // - one PID namespace shared by every container (shareProcessNamespace: true), whose PID 1
 //   is a pause-like process;
-// - per container: its own mount namespace, its own cgroup (cgroupfs, every v1 controller
-//   this host mounts, plus a cgroup2 directory for PSI on hybrid hosts) and its own cgroup
-//   namespace, with the container's cgroups mounted read-only at /sys/fs/cgroup as runc does;
+// - per container: its own mount namespace and its own cgroup (cgroupfs, every v1 controller
+//   this host mounts, plus a cgroup2 directory for PSI on hybrid hosts), seen as runc shows
+//   it: on a host with cgroup v1 hierarchies, no cgroup namespace (/proc/<pid>/cgroup shows
+//   host paths) and each of the container's own directories bind-mounted read-only at
+//   /sys/fs/cgroup/<controller> — what a real kubelet + containerd + runc node does here
+//   (test/e2e/simulated-vs-real.test.ts compares the two); on a cgroup v2 host, a private
+//   cgroup namespace with the container's cgroup mounted read-only, as runc does there
+//   (`cgroupNamespace: 'private'` gives that layout on any host);
 // - every process runs as a non-root uid/gid with no capabilities and no_new_privs (setpriv),
 //   so permission rules are the real ones even though the harness is root.
 //
@@ -288,20 +293,66 @@ const SETPRIV =
   'exec setpriv --reuid "$uid" --regid "$gid" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- env -i "$@"';
 
 /**
- * Runs in the container's new mount and cgroup namespaces (as root, before dropping to the
- * container's uid): mounts its own cgroups read-only at /sys/fs/cgroup, like runc with a
- * private cgroup namespace.
+ * How a container sees its cgroups: 'host' is runc on a cgroup v1 host (host cgroup
+ * namespace, its own directories bound read-only), 'private' is runc with a cgroup
+ * namespace (cgroup v2 hosts), where a cgroupfs mount shows the container's cgroup as root.
  */
-function containerScript(hs: readonly Hierarchy[]): string {
-  const mounts = hs.map((h) =>
-    h.version === 2
-      ? 'mkdir /sys/fs/cgroup/unified && mount -t cgroup2 -o ro,nosuid,nodev,noexec cgroup2 /sys/fs/cgroup/unified'
-      : `mkdir /sys/fs/cgroup/${h.key} && mount -t cgroup -o ro,nosuid,nodev,noexec,${h.key} cgroup /sys/fs/cgroup/${h.key}`,
-  );
+export type CgroupNamespaceMode = 'host' | 'private';
+
+/** runc's choice for the host's layout: a private cgroup namespace only on pure v2 hosts. */
+function defaultCgroupNamespace(hs: readonly Hierarchy[]): CgroupNamespaceMode {
+  return hs.some((h) => h.version === 1) ? 'host' : 'private';
+}
+
+const mountName = (h: Hierarchy): string => (h.version === 2 ? 'unified' : h.key);
+
+/**
+ * Runs in the container's new mount namespace, and in 'private' mode its new cgroup
+ * namespace (as root, before dropping to the container's uid): gives it a read-only
+ * /sys/fs/cgroup as runc does. In 'host' mode the container's own directories are bound
+ * on a staging tmpfs (the host's cgroupfs is still visible there), which then moves over
+ * /sys/fs/cgroup.
+ */
+function containerScript(
+  hs: readonly Hierarchy[],
+  mode: CgroupNamespaceMode,
+  ownDirs: ReadonlyMap<string, string>,
+): string {
+  const flags = 'nosuid,nodev,noexec';
+  if (mode === 'private') {
+    const mounts = hs.map((h) =>
+      h.version === 2
+        ? `mkdir /sys/fs/cgroup/unified && mount -t cgroup2 -o ro,${flags} cgroup2 /sys/fs/cgroup/unified`
+        : `mkdir /sys/fs/cgroup/${h.key} && mount -t cgroup -o ro,${flags},${h.key} cgroup /sys/fs/cgroup/${h.key}`,
+    );
+    return [
+      'set -e',
+      `mount -t tmpfs -o mode=755,size=64k,${flags} tmpfs /sys/fs/cgroup`,
+      ...mounts,
+      'uid=$1 gid=$2 cwd=$3; shift 3',
+      'cd "$cwd"',
+      SETPRIV,
+    ].join('\n');
+  }
+  const binds = hs.flatMap((h) => {
+    const dir = ownDirs.get(h.key);
+    // runc on a hybrid host puts the container in a cgroup2 directory of its own but
+    // mounts only the v1 hierarchies in the container (seen on a real node here).
+    if (dir === undefined || h.version === 2) return [];
+    const at = `"$stage/${mountName(h)}"`;
+    return [
+      `mkdir ${at}`,
+      `mount --bind '${dir}' ${at}`,
+      `mount -o remount,bind,ro,${flags} ${at}`,
+    ];
+  });
   return [
     'set -e',
-    'mount -t tmpfs -o mode=755,size=64k,nosuid,nodev,noexec tmpfs /sys/fs/cgroup',
-    ...mounts,
+    'stage=$(mktemp -d /tmp/smon-cgroup.XXXXXX)',
+    `mount -t tmpfs -o mode=755,size=64k,${flags} tmpfs "$stage"`,
+    ...binds,
+    'mount --move "$stage" /sys/fs/cgroup',
+    'rmdir "$stage"',
     'uid=$1 gid=$2 cwd=$3; shift 3',
     'cd "$cwd"',
     SETPRIV,
@@ -315,13 +366,16 @@ const JOIN_CGROUPS = [
   'while [ "$n" -gt 0 ]; do echo $$ > "$1"; shift; n=$((n-1)); done',
 ].join('\n');
 
-export async function createSimulatedPod(options: { name?: string } = {}): Promise<SimulatedPod> {
+export async function createSimulatedPod(
+  options: { name?: string; cgroupNamespace?: CgroupNamespaceMode } = {},
+): Promise<SimulatedPod> {
   const why = podSupport();
   if (why) throw new Error(why);
   await sweepStalePods();
   const hs = await hierarchies();
   if (!hs.some((h) => h.key.split(',').includes('memory') || h.version === 2))
     throw new Error('no usable memory cgroup hierarchy on this host');
+  const cgroupNamespace = options.cgroupNamespace ?? defaultCgroupNamespace(hs);
   const id = `${POD_PREFIX}${process.pid}-${options.name ?? randomBytes(3).toString('hex')}`;
   const dirs = new Map<string, Map<string, string>>();
   const processes: { child: ChildProcess; exited: Promise<number | null> }[] = [];
@@ -427,14 +481,15 @@ export async function createSimulatedPod(options: { name?: string } = {}): Promi
       if (stopped) throw new Error('the pod is stopped');
       if (dirs.has(spec.name)) throw new Error(`container ${spec.name} already exists`);
       const procs = await makeCgroups(spec.name, spec.limits);
+      const cgroupFlag = cgroupNamespace === 'private' ? ' --cgroup' : '';
       return launch(
         spec.name,
         ['--target', String(pausePid), '--pid', '--mount'],
-        `${JOIN_CGROUPS}\ninner=$1; shift\nexec unshare --mount --cgroup --propagation private -- sh -c "$inner" "$0" "$@"`,
+        `${JOIN_CGROUPS}\ninner=$1; shift\nexec unshare --mount${cgroupFlag} --propagation private -- sh -c "$inner" "$0" "$@"`,
         [
           String(procs.length),
           ...procs,
-          containerScript(hs),
+          containerScript(hs, cgroupNamespace, dirs.get(spec.name) ?? new Map()),
           String(spec.uid),
           String(spec.gid),
           spec.cwd ?? '/',
@@ -461,7 +516,7 @@ export async function createSimulatedPod(options: { name?: string } = {}): Promi
         [
           JOIN_CGROUPS,
           'target=$1 uid=$2 gid=$3; shift 3',
-          'exec nsenter --target "$target" --mount --cgroup -- setpriv --reuid "$uid" --regid "$gid" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- env -i "$@"',
+          `exec nsenter --target "$target" --mount${cgroupNamespace === 'private' ? ' --cgroup' : ''} -- setpriv --reuid "$uid" --regid "$gid" --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- env -i "$@"`,
         ].join('\n'),
         [
           String(procs.length),

@@ -113,7 +113,12 @@ export function createSampleApp(): SampleApp {
         return;
       case '/spawn':
         for (let i = number(url, 'n', 1000); i > 0; i--) {
-          state.children.push(spawn('sleep', ['100000'], { stdio: 'ignore' }));
+          const child = spawn('sleep', ['100000'], { stdio: 'ignore' });
+          // Without a `sleep` on PATH the spawn fails: forget the child, never crash the app.
+          child.once('error', () => {
+            state.children = state.children.filter((c) => c !== child);
+          });
+          state.children.push(child);
         }
         json(res, 200, status());
         return;

@@ -6,7 +6,8 @@
 // world-readable /proc/<pid>/cgroup. Processes of one container share one cgroup, so the
 // cgroup file's text is the group key.
 //
-// Standalone mode: --pid (with descendants) and --match (regex on the command line).
+// Standalone mode: --pid (with descendants) and --match (a linear-time pattern on the command
+// line, matched once per process).
 //
 // Per pid+start time the verdict is cached, so a steady pod costs one stat read per process
 // per scrape here; the cache only holds live pids.
@@ -17,12 +18,18 @@ import { environValue } from '../parse/environ.ts';
 import { ParseError } from '../parse/errors.ts';
 import { parseProcCgroup, type CgroupMembership } from '../parse/proc-cgroup.ts';
 import { parseProcStat, type ProcStat } from '../parse/proc-stat.ts';
+import { isExiting } from '../procfs/exiting.ts';
 import { listDir, readLink, readText, type SyncReader } from '../procfs/read.ts';
 import { mapInSlices, mapLimit } from '../util/concurrency.ts';
 import { fallbackName, isContainerName, uniqueNames } from './naming.ts';
 
+/** A compiled --match pattern (RE2: its time is linear in the command line's length). */
+export interface CommandLineMatcher {
+  test(commandLine: string): boolean;
+}
+
 export type DiscoveryMode =
-  { kind: 'pod' } | { kind: 'standalone'; pids: readonly number[]; match?: RegExp };
+  { kind: 'pod' } | { kind: 'standalone'; pids: readonly number[]; match?: CommandLineMatcher };
 
 export interface DiscoveryOptions {
   procRoot: string;
@@ -64,6 +71,7 @@ interface PidEntry {
   memberships?: CgroupMembership[];
   own?: boolean;
   cmdline?: string;
+  matched?: boolean;
 }
 
 /** A live process and its cached facts. */
@@ -136,6 +144,9 @@ export class Discoverer {
       // Kernel threads by their flag, not by pid 2 as parent: in a pod's PID namespace pid 2
       // is an ordinary process (often the app).
       if (stat instanceof ParseError || stat.kernelThread) return undefined;
+      // Zombies (exited, not yet reaped) show the root cgroup and hold nothing to measure:
+      // counted, they made a group of their own under churn.
+      if (stat.state === 'Z' || stat.state === 'X') return undefined;
       return stat;
     });
     const out: Proc[] = [];
@@ -153,16 +164,30 @@ export class Discoverer {
     return out;
   }
 
-  private async readCgroup(p: Proc): Promise<void> {
-    if (p.entry.cgroup !== undefined) return;
+  /**
+   * Reads (once per process) its cgroup; false when the process exited since the scan. A
+   * short-lived process that vanished here would otherwise be a group of its own with no
+   * cgroup (`unknown-true`, degraded no_cgroup) for one scrape in every few under churn.
+   */
+  private async readCgroup(p: Proc): Promise<boolean> {
+    if (p.entry.cgroup !== undefined) return true;
     const read = await readText(this.path(p.stat.pid, 'cgroup'));
-    p.entry.cgroup = read.ok ? read.value : '';
+    if (!read.ok && read.reason === 'missing') return false;
     const parsed = read.ok ? parseProcCgroup(read.value) : undefined;
-    p.entry.memberships = parsed === undefined || parsed instanceof ParseError ? [] : parsed;
+    const memberships = parsed === undefined || parsed instanceof ParseError ? [] : parsed;
+    // A process exiting between the scan and this read shows the root cgroup in the v1
+    // hierarchies (the kernel releases them after its memory, before it turns zombie) and
+    // still its own in v2: a cgroup read is kept only if the process still has its memory
+    // after it (one more stat read per new process).
+    if (isExiting(this.options.reader, this.options.procRoot, p.stat.pid)) return false;
+    p.entry.cgroup = read.ok ? read.value : '';
+    p.entry.memberships = memberships;
+    return true;
   }
 
-  private async isOwnContainer(p: Proc, own: Own): Promise<boolean> {
-    await this.readCgroup(p);
+  /** undefined: the process is gone. */
+  private async isOwnContainer(p: Proc, own: Own): Promise<boolean | undefined> {
+    if (!(await this.readCgroup(p))) return undefined;
     if (p.entry.own === undefined) {
       let same = p.entry.cgroup === own.cgroup;
       if (!same && own.mntNs !== undefined) {
@@ -183,7 +208,7 @@ export class Discoverer {
 
   private async standaloneTargets(
     procs: Proc[],
-    mode: { pids: readonly number[]; match?: RegExp },
+    mode: { pids: readonly number[]; match?: CommandLineMatcher },
   ): Promise<Proc[]> {
     const chosen = new Set<number>();
     const children = new Map<number, number[]>();
@@ -206,12 +231,13 @@ export class Discoverer {
           const read = await readText(this.path(p.stat.pid, 'cmdline'));
           p.entry.cmdline = read.ok ? read.value.replace(/\0+$/, '').replaceAll('\0', ' ') : '';
         }
-        if (match.test(p.entry.cmdline)) chosen.add(p.stat.pid);
+        p.entry.matched ??= match.test(p.entry.cmdline);
+        if (p.entry.matched) chosen.add(p.stat.pid);
       });
     }
     const targets = procs.filter((p) => chosen.has(p.stat.pid));
-    await mapLimit(targets, this.concurrency, (p) => this.readCgroup(p));
-    return targets;
+    const alive = await mapLimit(targets, this.concurrency, (p) => this.readCgroup(p));
+    return targets.filter((_, i) => alive[i]);
   }
 
   private async nameOf(key: string, processes: readonly ProcStat[]): Promise<NameEntry> {
@@ -226,6 +252,11 @@ export class Discoverer {
       const read = await readText(this.path(p.pid, 'environ'), ENVIRON_MAX_BYTES);
       if (!read.ok) {
         if (read.reason === 'missing') continue;
+        if (
+          read.reason === 'permission_denied' &&
+          isExiting(this.options.reader, this.options.procRoot, p.pid)
+        )
+          continue;
         entry = {
           name: fallback,
           fromEnv: false,

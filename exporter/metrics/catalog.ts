@@ -39,6 +39,10 @@ export const PROBE_FAILURE_REASONS = [
   'redirect_limit',
   'tls',
   'protocol',
+  // gRPC health checks: the server answered, and the answer was not SERVING.
+  'not_serving',
+  'service_unknown',
+  'unimplemented',
   'other',
 ] as const;
 export const COLLECTORS = ['discovery', 'cgroup', 'process'] as const;

@@ -2,6 +2,7 @@
 // collector families are filled in collect() from the scrape's shared snapshot; probe
 // families are updated by the probe runners; exporter families are set once at start.
 
+import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import type { WorkloadIdentity } from '../config.ts';
@@ -13,6 +14,7 @@ import {
   type MetricKey,
   type MetricSpec,
 } from './catalog.ts';
+import { LagWindow, sampleEventLoopLag, type LagStats } from './event-loop.ts';
 
 export interface ProbeFamilies {
   info: Gauge;
@@ -31,6 +33,8 @@ export interface FamiliesDeps {
   version: string;
   workload?: WorkloadIdentity;
   seriesLimit: number;
+  /** Monotonic milliseconds (the event-loop lag sampler). */
+  now?: () => number;
 }
 
 export interface Families {
@@ -44,6 +48,42 @@ const RUNTIME_GAUGES_NAMED_TOTAL = [
   'nodejs_active_requests_total',
   'nodejs_active_resources_total',
 ];
+
+/** The event-loop families prom-client would fill with timer periods and empty histograms. */
+const LAG_FAMILIES: readonly [MetricKey, keyof LagStats][] = [
+  ['runtimeEventLoopLagSeconds', 'last'],
+  ['runtimeEventLoopLagMinSeconds', 'min'],
+  ['runtimeEventLoopLagMaxSeconds', 'max'],
+  ['runtimeEventLoopLagMeanSeconds', 'mean'],
+  ['runtimeEventLoopLagStddevSeconds', 'stddev'],
+  ['runtimeEventLoopLagP50Seconds', 'p50'],
+  ['runtimeEventLoopLagP90Seconds', 'p90'],
+  ['runtimeEventLoopLagP99Seconds', 'p99'],
+];
+const LAG_SAMPLE_MS = 1000;
+const LAG_WINDOW_SAMPLES = 60;
+
+function eventLoopFamilies(registry: Registry, now: () => number): void {
+  for (const [key] of LAG_FAMILIES) registry.removeSingleMetric(METRICS[key].name);
+  const window = new LagWindow(LAG_WINDOW_SAMPLES);
+  sampleEventLoopLag(window, LAG_SAMPLE_MS, now);
+  const gauges = new Map<keyof LagStats, Gauge>();
+  for (const [key, stat] of LAG_FAMILIES) {
+    if (stat !== 'last') {
+      gauges.set(stat, new Gauge(base(METRICS[key], registry)));
+      continue;
+    }
+    new Gauge({
+      ...base(METRICS[key], registry),
+      // One collect sets them all, from one reading of the window.
+      collect: function (this: Gauge) {
+        const stats = window.stats();
+        this.set(stats.last);
+        for (const [name, gauge] of gauges) gauge.set(stats[name]);
+      },
+    });
+  }
+}
 
 function base(spec: MetricSpec, registry: Registry) {
   return { name: spec.name, help: spec.help, labelNames: [...spec.labels], registers: [registry] };
@@ -119,9 +159,10 @@ export function registerFamilies(deps: FamiliesDeps): Families {
   collectDefaultMetrics({
     register: registry,
     prefix: RUNTIME_PREFIX,
-    // One event-loop sample a second: enough to see a stall, cheap when idle.
-    eventLoopMonitoringPrecision: 1000,
+    // Its event-loop histogram is replaced below: let its timer practically never fire.
+    eventLoopMonitoringPrecision: 2 ** 31 - 1,
   });
   for (const name of RUNTIME_GAUGES_NAMED_TOTAL) registry.removeSingleMetric(RUNTIME_PREFIX + name);
+  eventLoopFamilies(registry, deps.now ?? (() => performance.now()));
   return { probes, seriesDropped };
 }

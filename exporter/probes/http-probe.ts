@@ -11,6 +11,14 @@ import { failureReason, type ProbeOutcome } from './outcome.ts';
 
 export const MAX_REDIRECTS = 5;
 export const MAX_BODY_BYTES = 64 * 1024;
+/** Header bytes of one response (Node's parser stops there: `protocol`). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * Informational (1xx) responses before the final one, and their header bytes. Node's client
+ * parses any number of them: a server answering `100 Continue` forever kept a probe busy at
+ * most of a core until its deadline.
+ */
+export const MAX_INFORMATIONAL = 8;
 
 export interface HttpAttemptOptions {
   probe: HttpProbe;
@@ -121,7 +129,22 @@ function send(
       },
       ...(https ? { rejectUnauthorized: !options.probe.insecureSkipVerify } : {}),
       // Response headers are bounded too (a header flood is a body by other means).
-      maxHeaderSize: 16 * 1024,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    });
+    let informational = 0;
+    let informationalBytes = 0;
+    request.on('information', (info: { statusMessage?: string; rawHeaders: string[] }) => {
+      if (request.destroyed) return;
+      informational++;
+      informationalBytes += 16 + (info.statusMessage?.length ?? 0);
+      for (const h of info.rawHeaders) informationalBytes += h.length + 2;
+      if (informational > MAX_INFORMATIONAL || informationalBytes > MAX_HEADER_BYTES)
+        request.destroy(
+          new ProbeFailure(
+            'protocol',
+            `more than ${MAX_INFORMATIONAL} informational (1xx) responses or ${MAX_HEADER_BYTES} bytes of their headers`,
+          ),
+        );
     });
     // connect is the TCP handshake; a TLS handshake counts towards first_byte.
     request.once('socket', (socket: Socket) => {

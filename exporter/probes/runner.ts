@@ -3,7 +3,7 @@
 // jittered so many pods started together do not probe in lockstep.
 
 import type { Logger } from 'pino';
-import type { ProbeConfig } from '../config.ts';
+import { headerValueProblem, type ProbeConfig } from '../config.ts';
 import type { ProbeFamilies } from '../metrics/families.ts';
 import { PROBE_PHASES } from '../metrics/catalog.ts';
 import { httpAttempt } from './http-probe.ts';
@@ -19,7 +19,7 @@ export interface ProbeRunnerDeps {
   random: () => number;
   userAgent: string;
   env: Readonly<Record<string, string | undefined>>;
-  /** One attempt; defaults to the real HTTP and TCP probes (tests of the schedule replace it). */
+  /** One attempt; defaults to the real probes (tests of the schedule replace it). */
   attempt?: (probe: ProbeConfig, signal: AbortSignal) => Promise<ProbeOutcome>;
 }
 
@@ -38,9 +38,10 @@ export function resolveHeaders(
         throw new Error(
           `probes[${i}].headers[${j}]: environment variable ${h.valueFromEnv} is not set`,
         );
-      if (/[\r\n\0]/.test(value))
+      const problem = headerValueProblem(value);
+      if (problem !== undefined)
         throw new Error(
-          `probes[${i}].headers[${j}]: value of ${h.valueFromEnv} contains a line break`,
+          `probes[${i}].headers[${j}]: ${h.valueFromEnv ? `value of ${h.valueFromEnv}: ` : ''}${problem}`,
         );
       headers[h.name.toLowerCase()] = value;
     }
@@ -50,6 +51,9 @@ export function resolveHeaders(
 }
 
 const FIRST_ATTEMPT_WINDOW_S = 2;
+
+/** node:http2 costs ~1 MB of RSS: loaded only by an exporter that has a gRPC probe. */
+const loadGrpcProbe = () => import('./grpc-probe.ts');
 
 export class ProbeRunner {
   private readonly deps: ProbeRunnerDeps;
@@ -114,7 +118,11 @@ export class ProbeRunner {
               now,
               signal,
             })
-          : await tcpAttempt(probe, now, signal);
+          : probe.type === 'grpc'
+            ? await (
+                await loadGrpcProbe()
+              ).grpcAttempt({ probe, userAgent: this.deps.userAgent, now, signal })
+            : await tcpAttempt(probe, now, signal);
     } catch (err) {
       // Attempts return outcomes; this is a bug guard, not a path we expect.
       this.deps.logger.error({ err, probe: probe.name }, 'probe attempt threw');

@@ -2,6 +2,7 @@
 // already read by discovery. limits changes rarely (prlimit) and is re-read every minute.
 
 import type { ContainerGroup } from '../discovery/discover.ts';
+import { isExiting } from '../procfs/exiting.ts';
 import { countFds, type FsResult, type SyncReader } from '../procfs/read.ts';
 import { mapInSlices } from '../util/concurrency.ts';
 import {
@@ -61,7 +62,15 @@ export class ProcessCollector {
           : { ...r, fds: r.fds },
       ),
     );
-    const byPid = new Map(complete.map((r) => [r.stat.pid, r]));
+    // Access refused to a process that is exiting is the exit, not a permission problem.
+    const denied = (x: FsResult<unknown> | { ok: true }) =>
+      !x.ok && x.reason === 'permission_denied';
+    const live = complete.filter(
+      (r) =>
+        !(denied(r.io) || denied(r.fds) || denied(r.status) || denied(r.limits)) ||
+        !isExiting(this.reader, this.procRoot, r.stat.pid),
+    );
+    const byPid = new Map(live.map((r) => [r.stat.pid, r]));
     const out = new Map<string, ProcessTotals>();
     for (const group of groups) {
       let tracker = this.trackers.get(group.name);

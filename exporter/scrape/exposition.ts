@@ -1,9 +1,13 @@
 // The last step of a scrape: the series cap and the Prometheus text format. Pure.
 //
-// The cap keeps whole units, never half of one: the exporter's own families first (they say
-// what was dropped), then probes and runtime families, then containers one at a time in
-// priority order (configured targets first), each with all its series or none, so a
-// dashboard never shows a container with CPU but no memory.
+// The cap keeps whole units, never half of one, in the order of what users came for:
+//   1. the exporter's essential families (build and workload info, scrape and collector health,
+//      degraded reasons, the limit and the dropped count: they say what was dropped);
+//   2. the watched containers, one at a time in priority order (configured targets first), each
+//      with all its container and process series or none, so a dashboard never shows a
+//      container with CPU but no memory;
+//   3. the probes, one at a time in config order, each with all its series;
+//   4. the exporter's own Node.js runtime families last.
 
 import type { MetricGroup } from '../metrics/catalog.ts';
 
@@ -20,60 +24,100 @@ export interface Family {
   values: FamilyValue[];
 }
 
-const FIXED_ORDER: readonly (MetricGroup | undefined)[] = [
-  'exporter',
-  'probe',
-  'runtime',
-  undefined,
-];
+/** The order units keep their series in, as far as the families do not say it themselves. */
+export interface CapOrder {
+  /** Container names, highest priority first. */
+  containers: readonly string[];
+  /** Probe names in config order. */
+  probes: readonly string[];
+}
+
+/** What the cap left out, by unit: container and probe names, family names. */
+export interface Dropped {
+  series: number;
+  exporter: string[];
+  containers: string[];
+  probes: string[];
+  runtime: string[];
+}
+
+const isContainerGroup = (g: MetricGroup | undefined) => g === 'container' || g === 'process';
+
+/** Series per unit (a label's value) over the families of some groups, in first-seen order. */
+function unitSizes(families: readonly Family[], label: string, inGroup: (f: Family) => boolean) {
+  const sizes = new Map<string, number>();
+  for (const f of families) {
+    if (!inGroup(f)) continue;
+    for (const v of f.values) {
+      const key = String(v.labels[label] ?? '');
+      sizes.set(key, (sizes.get(key) ?? 0) + 1);
+    }
+  }
+  return sizes;
+}
 
 export function capSeries(
   families: readonly Family[],
   limit: number,
-  priority: readonly string[],
+  order: CapOrder,
   groupOf: (name: string) => MetricGroup | undefined,
-): { families: Family[]; dropped: number } {
+): { families: Family[]; dropped: Dropped } {
   let budget = limit;
-  let dropped = 0;
-  const keptFixed = new Set<string>();
-  const perContainer = new Map<string, number>();
-  for (const group of FIXED_ORDER) {
+  const dropped: Dropped = { series: 0, exporter: [], containers: [], probes: [], runtime: [] };
+  const keptFamilies = new Set<string>();
+  const wholeFamilies = (pick: (g: MetricGroup | undefined) => boolean, into: string[]) => {
     for (const f of families) {
-      const g = groupOf(f.name);
-      if (g === 'container' || g === 'process' || g !== group) continue;
+      if (!pick(groupOf(f.name))) continue;
       if (f.values.length <= budget) {
         budget -= f.values.length;
-        keptFixed.add(f.name);
-      } else dropped += f.values.length;
+        keptFamilies.add(f.name);
+      } else {
+        dropped.series += f.values.length;
+        into.push(f.name);
+      }
     }
-  }
-  for (const f of families) {
-    const g = groupOf(f.name);
-    if (g !== 'container' && g !== 'process') continue;
-    for (const v of f.values) {
-      const c = String(v.labels.container ?? '');
-      perContainer.set(c, (perContainer.get(c) ?? 0) + 1);
+  };
+  const units = (sizes: Map<string, number>, first: readonly string[], into: string[]) => {
+    const kept = new Set<string>();
+    for (const key of [...first, ...[...sizes.keys()].filter((k) => !first.includes(k))]) {
+      const n = sizes.get(key);
+      if (n === undefined || kept.has(key)) continue;
+      if (n <= budget) {
+        budget -= n;
+        kept.add(key);
+      } else {
+        dropped.series += n;
+        into.push(key);
+      }
     }
-  }
-  const order = [...priority, ...[...perContainer.keys()].filter((c) => !priority.includes(c))];
-  const keptContainers = new Set<string>();
-  for (const c of order) {
-    const n = perContainer.get(c);
-    if (n === undefined) continue;
-    if (n <= budget) {
-      budget -= n;
-      keptContainers.add(c);
-    } else dropped += n;
-  }
+    return kept;
+  };
+
+  wholeFamilies((g) => g === 'exporter', dropped.exporter);
+  const containers = units(
+    unitSizes(families, 'container', (f) => isContainerGroup(groupOf(f.name))),
+    order.containers,
+    dropped.containers,
+  );
+  const probes = units(
+    unitSizes(families, 'probe', (f) => groupOf(f.name) === 'probe'),
+    order.probes,
+    dropped.probes,
+  );
+  // Runtime families, and any family the catalog does not know, last.
+  wholeFamilies((g) => g === 'runtime' || g === undefined, dropped.runtime);
+
   const out: Family[] = [];
   for (const f of families) {
     const g = groupOf(f.name);
-    if (g === 'container' || g === 'process') {
+    if (isContainerGroup(g))
       out.push({
         ...f,
-        values: f.values.filter((v) => keptContainers.has(String(v.labels.container ?? ''))),
+        values: f.values.filter((v) => containers.has(String(v.labels.container ?? ''))),
       });
-    } else if (keptFixed.has(f.name)) out.push(f);
+    else if (g === 'probe')
+      out.push({ ...f, values: f.values.filter((v) => probes.has(String(v.labels.probe ?? ''))) });
+    else if (keptFamilies.has(f.name)) out.push(f);
   }
   return { families: out, dropped };
 }

@@ -28,7 +28,9 @@ export const MESSAGES = {
   interval: 'must be from 1s to 1h',
   timeoutMin: 'must be at least 1ms',
   timeoutBelowInterval: 'must be below interval',
-  httpOnly: 'path, scheme, headers and insecureSkipVerify apply to HTTP endpoints only',
+  httpOnly: 'path, scheme and headers apply to HTTP endpoints only',
+  grpcOnly: 'service and tls apply to GRPC endpoints only',
+  notTcp: 'insecureSkipVerify applies to HTTP and GRPC endpoints only',
   quantityNegative: 'must not be negative',
   requestOverLimit: 'must not exceed the limit',
 } as const;
@@ -53,6 +55,8 @@ export const SEMANTIC_RULES: readonly { field: string; message: string; server: 
     server: true,
   },
   { field: 'spec.health.endpoints[].type', message: MESSAGES.httpOnly, server: true },
+  { field: 'spec.health.endpoints[].type', message: MESSAGES.grpcOnly, server: true },
+  { field: 'spec.health.endpoints[].type', message: MESSAGES.notTcp, server: true },
   { field: 'spec.prometheus.podMonitorLabels', message: MESSAGES.labelKeys, server: true },
   {
     field: 'spec.exporter.resources.{requests,limits}.{cpu,memory}',
@@ -158,10 +162,18 @@ export function semanticErrors(monitor: SidecarMonitor): FieldError[] {
     const httpOnly =
       endpoint.path !== undefined ||
       endpoint.scheme !== undefined ||
-      endpoint.headers !== undefined ||
-      endpoint.insecureSkipVerify !== undefined;
+      endpoint.headers !== undefined;
     if (endpoint.type !== 'HTTP' && httpOnly) {
       errors.push({ field: `${base}.type`, message: MESSAGES.httpOnly });
+    }
+    if (
+      endpoint.type !== 'GRPC' &&
+      (endpoint.service !== undefined || endpoint.tls !== undefined)
+    ) {
+      errors.push({ field: `${base}.type`, message: MESSAGES.grpcOnly });
+    }
+    if (endpoint.type === 'TCP' && endpoint.insecureSkipVerify !== undefined) {
+      errors.push({ field: `${base}.type`, message: MESSAGES.notTcp });
     }
   });
 

@@ -5,6 +5,9 @@
 import { childPath, type FieldError } from './field-error.ts';
 import type { JSONSchemaProps } from './meta.ts';
 
+/** The message of a field the schema does not know (the server refuses it before validating). */
+export const UNKNOWN_FIELD = 'unknown field';
+
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -45,7 +48,7 @@ export function structuralErrors(
   for (const [key, v] of Object.entries(value)) {
     const prop = schema.properties?.[key] ?? additional;
     if (prop) structuralErrors(prop, v, childPath(path, key), out);
-    else if (schema.properties) out.push({ field: childPath(path, key), message: 'unknown field' });
+    else if (schema.properties) out.push({ field: childPath(path, key), message: UNKNOWN_FIELD });
   }
   return out;
 }

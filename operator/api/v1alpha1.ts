@@ -4,7 +4,7 @@
 import type { JSONSchemaProps, ObjectMeta } from './meta.ts';
 
 /** The schema revision of the CRD these types were generated from. */
-export const CRD_REVISION = 1;
+export const CRD_REVISION = 2;
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
 export const selectorOperatorValues: readonly SelectorOperator[] = [
@@ -19,8 +19,8 @@ export const workloadKindValues: readonly WorkloadKind[] = [
   'StatefulSet',
   'DaemonSet',
 ];
-export type EndpointType = 'HTTP' | 'TCP';
-export const endpointTypeValues: readonly EndpointType[] = ['HTTP', 'TCP'];
+export type EndpointType = 'HTTP' | 'TCP' | 'GRPC';
+export const endpointTypeValues: readonly EndpointType[] = ['HTTP', 'TCP', 'GRPC'];
 export type EndpointScheme = 'HTTP' | 'HTTPS';
 export const endpointSchemeValues: readonly EndpointScheme[] = ['HTTP', 'HTTPS'];
 export type Mode = 'Auto' | 'Enabled' | 'Disabled';
@@ -144,9 +144,11 @@ export interface LabelSelectorRequirement {
  */
 export interface HealthSpec {
   /**
-   * Probe the endpoints of the target containers' httpGet and tcpSocket readiness, liveness and
-   * startup probes (named ports resolved, at the probe's period but at most every 5 s). grpc and
-   * exec probes and probes with a non-loopback host are reported, not probed.
+   * Probe the endpoints of the target containers' readiness, liveness and startup probes (at the
+   * probe's period but at most every 5 s): httpGet and tcpSocket (named ports resolved), grpc, and
+   * exec probes whose command is a recognised form (grpc_health_probe, or curl or wget fetching a
+   * loopback URL). Other exec probes and probes with a non-loopback host are reported, not probed;
+   * the app's commands are never run.
    * @default true
    */
   fromProbes?: boolean;
@@ -162,7 +164,7 @@ export interface HealthEndpoint {
    */
   name: string;
   /**
-   * HTTP (a GET request) or TCP (a connect).
+   * HTTP (a GET request), TCP (a connect) or GRPC (grpc.health.v1.Health/Check over HTTP/2).
    * @default "HTTP"
    */
   type?: EndpointType;
@@ -180,8 +182,18 @@ export interface HealthEndpoint {
    */
   scheme?: EndpointScheme;
   /**
-   * HTTPS only. Accept any server certificate (a loopback endpoint rarely has one for 127.0.0.1).
-   * Default false.
+   * GRPC only. The service name the health check asks about; unset or empty asks about the server
+   * as a whole.
+   */
+  service?: string;
+  /**
+   * GRPC only. Connect with TLS (HTTP/2 negotiated with ALPN) instead of plaintext HTTP/2, which
+   * is what the kubelet's grpc probes use. Default false.
+   */
+  tls?: boolean;
+  /**
+   * HTTPS and GRPC with tls only. Accept any server certificate (a loopback endpoint rarely has
+   * one for 127.0.0.1). Default false.
    */
   insecureSkipVerify?: boolean;
   /**
@@ -591,7 +603,7 @@ export const openAPIV3Schema: JSONSchemaProps = {
           properties: {
             fromProbes: {
               description:
-                "Probe the endpoints of the target containers' httpGet and tcpSocket readiness, liveness and startup probes (named ports resolved, at the probe's period but at most every 5 s). grpc and exec probes and probes with a non-loopback host are reported, not probed.",
+                "Probe the endpoints of the target containers' readiness, liveness and startup probes (at the probe's period but at most every 5 s): httpGet and tcpSocket (named ports resolved), grpc, and exec probes whose command is a recognised form (grpc_health_probe, or curl or wget fetching a loopback URL). Other exec probes and probes with a non-loopback host are reported, not probed; the app's commands are never run.",
               type: 'boolean',
               default: true,
             },
@@ -613,9 +625,10 @@ export const openAPIV3Schema: JSONSchemaProps = {
                     pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
                   },
                   type: {
-                    description: 'HTTP (a GET request) or TCP (a connect).',
+                    description:
+                      'HTTP (a GET request), TCP (a connect) or GRPC (grpc.health.v1.Health/Check over HTTP/2).',
                     type: 'string',
-                    enum: ['HTTP', 'TCP'],
+                    enum: ['HTTP', 'TCP', 'GRPC'],
                     default: 'HTTP',
                   },
                   port: {
@@ -644,9 +657,21 @@ export const openAPIV3Schema: JSONSchemaProps = {
                     type: 'string',
                     enum: ['HTTP', 'HTTPS'],
                   },
+                  service: {
+                    description:
+                      'GRPC only. The service name the health check asks about; unset or empty asks about the server as a whole.',
+                    type: 'string',
+                    maxLength: 256,
+                    pattern: '^[!-~]*$',
+                  },
+                  tls: {
+                    description:
+                      "GRPC only. Connect with TLS (HTTP/2 negotiated with ALPN) instead of plaintext HTTP/2, which is what the kubelet's grpc probes use. Default false.",
+                    type: 'boolean',
+                  },
                   insecureSkipVerify: {
                     description:
-                      'HTTPS only. Accept any server certificate (a loopback endpoint rarely has one for 127.0.0.1). Default false.',
+                      'HTTPS and GRPC with tls only. Accept any server certificate (a loopback endpoint rarely has one for 127.0.0.1). Default false.',
                     type: 'boolean',
                   },
                   headers: {
@@ -749,9 +774,18 @@ export const openAPIV3Schema: JSONSchemaProps = {
                     fieldPath: '.timeout',
                   },
                   {
-                    rule: "self.type == 'HTTP' || !(has(self.path) || has(self.scheme) || has(self.headers) || has(self.insecureSkipVerify))",
-                    message:
-                      'path, scheme, headers and insecureSkipVerify apply to HTTP endpoints only',
+                    rule: "self.type == 'HTTP' || !(has(self.path) || has(self.scheme) || has(self.headers))",
+                    message: 'path, scheme and headers apply to HTTP endpoints only',
+                    fieldPath: '.type',
+                  },
+                  {
+                    rule: "self.type == 'GRPC' || !(has(self.service) || has(self.tls))",
+                    message: 'service and tls apply to GRPC endpoints only',
+                    fieldPath: '.type',
+                  },
+                  {
+                    rule: "self.type != 'TCP' || !has(self.insecureSkipVerify)",
+                    message: 'insecureSkipVerify applies to HTTP and GRPC endpoints only',
                     fieldPath: '.type',
                   },
                 ],

@@ -1,7 +1,11 @@
-// Offline validation of a SidecarMonitor, in the order the API server applies it: defaults,
-// then the CRD's openAPIV3Schema (ajv), unknown fields and list keys, then, only when those
-// pass (the server skips CEL on an object with schema errors), the semantic checks that
-// mirror the CEL rules. The result is the defaulted monitor or every error by field path.
+// Offline validation of a SidecarMonitor, as the API server applies it: unknown fields
+// first (strict field validation, kubectl's default, refuses them before anything else is
+// checked), then defaults, the CRD's openAPIV3Schema (ajv) and list keys, and the semantic
+// checks that mirror the CEL rules. Like the server, it skips the CEL mirror only after a
+// "blocking" schema error (a wrong type, a missing required field, a value outside an enum,
+// too long or too many), saying so; after any other error (a bound, a pattern, a duplicate
+// key) it runs them too, so every error is named at once. The result is the defaulted
+// monitor or every error by field path.
 
 import { Ajv, type ErrorObject } from 'ajv';
 import { API_VERSION, KIND } from './constants.ts';
@@ -9,7 +13,7 @@ import { applySchemaDefaults } from './defaults.ts';
 import { childPath, type FieldError } from './field-error.ts';
 import { isDnsSubdomain } from './labels.ts';
 import { semanticErrors } from './semantic.ts';
-import { structuralErrors } from './structural.ts';
+import { structuralErrors, UNKNOWN_FIELD } from './structural.ts';
 import { openAPIV3Schema, type SidecarMonitor } from './v1alpha1.ts';
 
 export type MonitorValidation =
@@ -46,6 +50,21 @@ function fieldOf(error: ErrorObject): string {
     path = childPath(path, (error.params as { missingProperty: string }).missingProperty);
   }
   return path;
+}
+
+/** The keywords whose failure makes the API server skip CEL rules (hasBlockingErr). */
+const BLOCKING = new Set(['type', 'required', 'enum', 'maxLength', 'maxItems', 'maxProperties']);
+
+/** What the API server adds when a blocking error kept it from running the CEL rules. */
+export const NOT_CHECKED: FieldError = {
+  field: '',
+  message:
+    'some validation rules were not checked because the object was invalid; correct the existing errors to complete validation',
+};
+
+function isBlocking(errors: readonly ErrorObject[]): boolean {
+  // An int-or-string of the wrong type fails as anyOf: a type error.
+  return errors.some((e) => BLOCKING.has(e.keyword) || e.keyword === 'anyOf');
 }
 
 function schemaErrors(errors: readonly ErrorObject[]): FieldError[] {
@@ -109,14 +128,18 @@ export function createMonitorValidator(): MonitorValidator {
         errors.push({ field: 'apiVersion', message: `must be ${API_VERSION}` });
       }
       if (value.kind !== KIND) errors.push({ field: 'kind', message: `must be ${KIND}` });
-      errors.push(...metadataErrors(value));
       const defaulted = applySchemaDefaults(openAPIV3Schema, value);
-      if (!check(defaulted)) errors.push(...schemaErrors(check.errors ?? []));
-      errors.push(...structuralErrors(openAPIV3Schema, defaulted));
-      if (errors.length > 0) return { valid: false, errors };
+      const structural = structuralErrors(openAPIV3Schema, defaulted);
+      const unknown = structural.filter((e) => e.message === UNKNOWN_FIELD);
+      if (unknown.length > 0) return { valid: false, errors: [...errors, ...unknown] };
+      errors.push(...metadataErrors(value));
+      const schemaValid = check(defaulted);
+      const ajvErrors = schemaValid ? [] : (check.errors ?? []);
+      errors.push(...schemaErrors(ajvErrors), ...structural);
+      if (isBlocking(ajvErrors)) return { valid: false, errors: [...errors, NOT_CHECKED] };
       const monitor = defaulted as SidecarMonitor;
-      const semantic = semanticErrors(monitor);
-      return semantic.length > 0 ? { valid: false, errors: semantic } : { valid: true, monitor };
+      errors.push(...semanticErrors(monitor));
+      return errors.length > 0 ? { valid: false, errors } : { valid: true, monitor };
     },
   };
 }

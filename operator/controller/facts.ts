@@ -1,37 +1,28 @@
 // Live cluster facts for the injection core: native sidecar support (from the API
-// server version and every Node's kubelet) and whether the PodMonitor CRD is served
+// server version and, where the version-skew policy does not vouch for them, every
+// Node's kubelet: kubelet-versions.ts) and whether the PodMonitor CRD is served
 // (from discovery, re-checked periodically so installing prometheus-operator later is
 // noticed).
 import type { Logger } from 'pino';
-import { aborted, type Clock, sleep } from '../clock.ts';
+import { aborted, type Clock, sleep } from '../runtime/clock.ts';
 import {
   type KubeVersion,
   nativeSidecarSupport,
   type NativeSidecarSupport,
-} from '../cluster-facts.ts';
-import type { KubeClient } from '../kube/client.ts';
+} from './cluster-facts.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import { type KubeObject, PODMONITORS } from '../kube/resources.ts';
 
 export interface NodeInfo extends KubeObject {
-  status?: { nodeInfo?: { kubeletVersion?: string } };
-}
-
-/** Nodes are cached with nothing but their name and kubelet version. */
-export function trimNode(node: KubeObject): NodeInfo {
-  const status = node.status as { nodeInfo?: { kubeletVersion?: string } } | undefined;
-  return {
-    apiVersion: node.apiVersion,
-    kind: node.kind,
-    metadata: { name: node.metadata.name, resourceVersion: node.metadata.resourceVersion },
-    status: { nodeInfo: { kubeletVersion: status?.nodeInfo?.kubeletVersion } },
-  };
+  status?: { nodeInfo?: { kubeletVersion?: string | undefined } };
 }
 
 export interface FactsOptions {
-  client: KubeClient;
-  nodes: InformerGroup<NodeInfo>;
+  client: KubeApi;
+  /** Kubelet versions, when they must be watched; else the API server alone decides. */
+  nodes?: InformerGroup<NodeInfo> | undefined;
   serverVersion: KubeVersion | undefined;
   clock: Clock;
   logger: Logger;
@@ -48,7 +39,7 @@ export class ClusterFacts {
 
   constructor(options: FactsOptions) {
     this.#o = options;
-    options.nodes.addHandlers({
+    options.nodes?.addHandlers({
       upsert: (node, old) => {
         if (node.status?.nodeInfo?.kubeletVersion !== old?.status?.nodeInfo?.kubeletVersion) {
           this.#native = undefined;
@@ -63,7 +54,7 @@ export class ClusterFacts {
   nativeSidecars(): NativeSidecarSupport {
     this.#native ??= nativeSidecarSupport(
       this.#o.serverVersion,
-      this.#o.nodes.list().map((n) => n.status?.nodeInfo?.kubeletVersion),
+      (this.#o.nodes?.list() ?? []).map((n) => n.status?.nodeInfo?.kubeletVersion),
     );
     return this.#native;
   }

@@ -28,3 +28,9 @@ export function parseMonitorKey(key: string): { namespace: string; name: string 
   if (!namespace || !name || rest.length > 0) return undefined;
   return { namespace, name };
 }
+
+/** "Kind/name" of a workload key, for people (the namespace is the monitor's own). */
+export function describeKey(key: string): string {
+  const ref = parseWorkloadKey(key);
+  return ref ? `${ref.kind}/${ref.name}` : key;
+}

@@ -7,20 +7,22 @@ import { API_VERSION, FIELD_MANAGER, KIND } from '../api/constants.ts';
 import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
 import { formatFieldErrors } from '../api/field-error.ts';
 import type { MonitorValidator } from '../api/validate.ts';
-import type { Clock } from '../clock.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { EventRecorder } from './events.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import { type KubeObject, objectPath, PODMONITORS, type ResourceType } from '../kube/resources.ts';
-import type { ReconcileResult } from '../queue.ts';
+import type { ReconcileResult } from '../runtime/queue.ts';
 import type { ClusterFacts } from './facts.ts';
 import type { NamespaceStatus } from './namespaces.ts';
 import { currentInjection } from './injection.ts';
-import { monitorKey, parseMonitorKey, workloadKey } from './keys.ts';
+import { describeKey, monitorKey, parseMonitorKey, workloadKey } from './keys.ts';
 import { desiredPodMonitor, podMonitorName } from './podmonitor.ts';
 import { selectOwner, selects } from './selection.ts';
 import type { ControllerState } from './state.ts';
-import { buildStatus, sameStatus, type WorkloadRecord } from './status.ts';
+import type { Removal } from './state.ts';
+import { buildStatus, deletionSummary, sameStatus, type WorkloadRecord } from './status.ts';
 
 export const MONITOR_RESOURCE: ResourceType = {
   group: 'sidecarmonitor.io',
@@ -33,7 +35,7 @@ export const MONITOR_RESOURCE: ResourceType = {
 export type Monitor = SidecarMonitor & KubeObject;
 
 export interface MonitorReconcilerDeps {
-  client: KubeClient;
+  client: KubeApi;
   monitors: InformerGroup<Monitor>;
   workloads: Record<WorkloadKind, InformerGroup>;
   facts: ClusterFacts;
@@ -43,6 +45,7 @@ export interface MonitorReconcilerDeps {
   logger: Logger;
   finalizer: string;
   namespaces: NamespaceStatus;
+  recorder: EventRecorder;
   enqueueWorkload: (key: string) => void;
 }
 
@@ -104,7 +107,8 @@ export class MonitorReconciler {
           kind: KIND,
           metadata: { name: ref.name, namespace: ref.namespace, finalizers: [d.finalizer] },
         },
-        { fieldManager: FIELD_MANAGER },
+        // Forced, like the status: this entry is ours alone, whoever touched the list.
+        { fieldManager: FIELD_MANAGER, force: true },
       );
       log.debug('finalizer added');
       return undefined;
@@ -116,7 +120,7 @@ export class MonitorReconciler {
       log.warn({ invalid }, 'monitor spec is invalid; its workloads are left as they are');
     const podMonitorError =
       invalid === undefined ? await this.#syncPodMonitor(key, monitor, log) : undefined;
-    const wait = await this.#writeStatus(key, monitor, path, invalid, podMonitorError, log);
+    const wait = await this.#writeStatus(key, monitor, path, { invalid, podMonitorError }, log);
     return wait === undefined ? undefined : { requeueAfterMs: wait };
   }
 
@@ -167,28 +171,32 @@ export class MonitorReconciler {
     key: string,
     monitor: Monitor,
     path: string,
-    invalid: string | undefined,
-    podMonitorError: string | undefined,
+    about:
+      | { invalid: string | undefined; podMonitorError: string | undefined }
+      | { deleting: string; workloads: WorkloadRecord[] },
     log: Logger,
   ): Promise<number | undefined> {
     const d = this.#d;
     const last = this.#statusWrites.get(key);
     if (last !== undefined) {
       const due = last.at + Math.min(STATUS_COST_FACTOR * last.tookMs, STATUS_MAX_WAIT_MS);
-      const remaining = due - d.clock.now();
+      const remaining = due - d.clock.monotonic();
       if (remaining > 0) return remaining;
     }
     const input: Parameters<typeof buildStatus>[0] = {
       generation: monitor.metadata.generation,
       previous: monitor.status,
-      workloads: this.#records(monitor),
+      workloads: 'deleting' in about ? about.workloads : this.#records(monitor),
       now: new Date(d.clock.now()),
     };
-    if (invalid !== undefined) input.invalid = invalid;
-    if (podMonitorError !== undefined) input.podMonitorError = podMonitorError;
+    if ('deleting' in about) input.deleting = about.deleting;
+    else {
+      if (about.invalid !== undefined) input.invalid = about.invalid;
+      if (about.podMonitorError !== undefined) input.podMonitorError = about.podMonitorError;
+    }
     const status = buildStatus(input);
     if (sameStatus(status, monitor.status)) return undefined;
-    const started = d.clock.now();
+    const started = d.clock.monotonic();
     await d.client.apply(
       `${path}/status`,
       {
@@ -197,9 +205,12 @@ export class MonitorReconciler {
         metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
         status,
       },
-      { fieldManager: FIELD_MANAGER },
+      // The status is the operator's alone: a hand edit (kubectl edit --subresource=status)
+      // makes its fields another manager's, and an unforced apply would then be refused
+      // with a 409 on every write, for good.
+      { fieldManager: FIELD_MANAGER, force: true },
     );
-    const now = d.clock.now();
+    const now = d.clock.monotonic();
     this.#statusWrites.set(key, { at: now, tookMs: now - started });
     log.debug(
       { matched: status.matchedWorkloads, injected: status.injectedWorkloads },
@@ -261,29 +272,67 @@ export class MonitorReconciler {
       log.info('namespace terminating: finalizer removed without touching workloads');
       return undefined;
     }
+    // What is left: every workload whose template still carries this monitor's
+    // injection, but not those going away anyway (being deleted) nor those whose
+    // injection another field manager applied (not ours to remove).
+    const name = monitor.metadata.name;
     const carrying: string[] = [];
+    const remaining: WorkloadRecord[] = [];
+    const held: string[] = [];
     for (const kind of KINDS) {
       for (const w of d.workloads[kind].list(ns)) {
-        if (currentInjection(w).monitor === monitor.metadata.name) {
-          carrying.push(workloadKey(kind, ns, w.metadata.name));
+        if (currentInjection(w).monitor !== name) continue;
+        if (w.metadata.deletionTimestamp !== undefined) continue;
+        const wKey = workloadKey(kind, ns, w.metadata.name);
+        const removal = d.state.removals.get(wKey);
+        if (removal?.monitor === key && removal.phase === 'HeldByAnotherManager') {
+          held.push(describeKey(wKey));
+          continue;
         }
+        carrying.push(wKey);
+        remaining.push(
+          removalRecord(kind, w.metadata.name, removal?.monitor === key ? removal : undefined),
+        );
       }
     }
     if (carrying.length > 0) {
-      const now = d.clock.now();
+      const now = d.clock.monotonic();
       const last = this.#kicked.get(key);
       if (last === undefined || now - last >= FINALIZE_REQUEUE_MS) {
         this.#kicked.set(key, now);
         for (const wKey of carrying) d.enqueueWorkload(wKey);
       }
-      log.debug({ remaining: carrying.length }, 'waiting for injections to be removed');
+      const rolling = d.state
+        .removalsOf(key)
+        .filter(([, r]) => r.phase === 'RollingOut')
+        .map(([, r]) => removalRecord(r.kind, r.name, r));
+      const summary = deletionSummary(remaining, rolling);
+      d.recorder.record(monitor, 'Normal', 'WaitingForInjectionRemoval', summary);
+      log.debug({ remaining: carrying.length, summary }, 'waiting for injections to be removed');
+      const wait = await this.#writeStatus(
+        key,
+        monitor,
+        path,
+        { deleting: summary, workloads: [...remaining, ...rolling] },
+        log,
+      );
       // Workload events bring us back; the requeue bounds the wait if one is missed.
-      return { requeueAfterMs: FINALIZE_REQUEUE_MS };
+      return { requeueAfterMs: Math.min(wait ?? FINALIZE_REQUEUE_MS, FINALIZE_REQUEUE_MS) };
     }
     this.#kicked.delete(key);
     await this.#removeFinalizer(path, monitor);
     this.#podMonitors.delete(key);
-    log.info('every injection removed; finalizer removed');
+    const left =
+      held.length > 0
+        ? `; left in place, applied by another field manager: ${held.join(', ')}`
+        : '';
+    d.recorder.record(
+      monitor,
+      'Normal',
+      'InjectionsRemoved',
+      `every injection of this monitor removed; finalizer removed${left}`,
+    );
+    log.info({ held }, 'every injection removed; finalizer removed');
     return undefined;
   }
 
@@ -299,7 +348,7 @@ export class MonitorReconciler {
           kind: KIND,
           metadata: { name: monitor.metadata.name, namespace: monitor.metadata.namespace },
         },
-        { fieldManager: FIELD_MANAGER },
+        { fieldManager: FIELD_MANAGER, force: true },
       );
     } catch (err) {
       if (isApiError(err, 'not-found')) return;
@@ -318,4 +367,40 @@ export class MonitorReconciler {
       },
     ]);
   }
+}
+
+/** A workload still carrying a deleting monitor's injection, for its status. */
+function removalRecord(
+  kind: WorkloadKind,
+  name: string,
+  removal: Removal | undefined,
+): WorkloadRecord {
+  if (!removal) {
+    return {
+      kind,
+      name,
+      state: 'Pending',
+      reason: 'NotReconciledYet',
+      message: 'the removal has not been tried yet',
+      injected: true,
+    };
+  }
+  if (removal.phase === 'RollingOut') {
+    return {
+      kind,
+      name,
+      state: 'RollingOut',
+      reason: 'InjectionRemoved',
+      message: removal.message,
+      injected: false,
+    };
+  }
+  return {
+    kind,
+    name,
+    state: 'Pending',
+    reason: removal.phase,
+    message: removal.message,
+    injected: true,
+  };
 }

@@ -2,6 +2,7 @@
 // into status. In memory only: everything here is recomputed from the cluster after a
 // restart (level-based), except a rollout failure, which is found again when the
 // rollout is still stuck.
+import type { WorkloadKind } from '../api/v1alpha1.ts';
 import type { WorkloadRecord } from './status.ts';
 
 export interface OwnedRecord extends WorkloadRecord {
@@ -24,7 +25,30 @@ export interface ApplyConflict {
   record: OwnedRecord;
 }
 
+/**
+ * An injection being removed (monitor deleted, selector or labels changed, opt-out): what
+ * it waits for, so a deleting monitor's status and Events can say what is left.
+ */
+export interface Removal {
+  /** Key of the monitor whose injection it was. */
+  monitor: string;
+  kind: WorkloadKind;
+  name: string;
+  /**
+   * WaitingForRolloutSlot, RemovalFailed (the write fails: message says why), RollingOut
+   * (template restored, pods rolling; holds its slot until done or past the deadline),
+   * HeldByAnotherManager (another field manager applied the same injection: not ours to
+   * remove).
+   */
+  phase: 'WaitingForRolloutSlot' | 'RemovalFailed' | 'RollingOut' | 'HeldByAnotherManager';
+  message: string;
+  /** The progress deadline that bounds how long a rolling removal holds its slot. */
+  deadlineMs: number;
+}
+
 export class ControllerState {
+  /** By workload key: injections being removed. */
+  readonly removals = new Map<string, Removal>();
   /** By workload key: the owning monitor's view of the workload. */
   readonly records = new Map<string, OwnedRecord>();
   /** Workloads whose rollout failed, by workload key. */
@@ -36,6 +60,11 @@ export class ControllerState {
   halted(monitor: string): Failure | undefined {
     for (const f of this.failures.values()) if (f.monitor === monitor) return f;
     return undefined;
+  }
+
+  /** The removals of one monitor's injections. */
+  removalsOf(monitor: string): [string, Removal][] {
+    return [...this.removals].filter(([, r]) => r.monitor === monitor);
   }
 
   /** Counts by state over every record, for metrics. */

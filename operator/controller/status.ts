@@ -1,7 +1,7 @@
 // A monitor's status, built purely from what the workload reconciles recorded. The
 // conditions keep their lastTransitionTime while their status holds.
 import type { SidecarMonitorStatus, WorkloadState, WorkloadStatus } from '../api/v1alpha1.ts';
-import { type Condition, type ConditionUpdate, setCondition } from '../conditions.ts';
+import { type Condition, type ConditionUpdate, setCondition } from './conditions.ts';
 
 export const MAX_LISTED_WORKLOADS = 1000;
 
@@ -19,6 +19,11 @@ export interface StatusInput {
   invalid?: string;
   /** A PodMonitor that could not be created or removed. */
   podMonitorError?: string;
+  /**
+   * The monitor is being deleted: what is left (deletionSummary). `workloads` then lists
+   * the workloads still carrying its injection and the restored ones still rolling out.
+   */
+  deleting?: string;
   now: Date;
 }
 
@@ -55,7 +60,14 @@ export function buildStatus(input: StatusInput): SidecarMonitorStatus {
   const rolling = count(records, 'RollingOut');
 
   let ready: ConditionUpdate;
-  if (input.invalid !== undefined) {
+  if (input.deleting !== undefined) {
+    ready = withGen({
+      type: 'Ready',
+      status: 'False',
+      reason: 'Deleting',
+      message: input.deleting,
+    });
+  } else if (input.invalid !== undefined) {
     ready = withGen({
       type: 'Ready',
       status: 'False',
@@ -137,7 +149,18 @@ export function buildStatus(input: StatusInput): SidecarMonitorStatus {
 
   const now = input.now;
   let conditions: Condition[] = input.previous?.conditions ?? [];
-  for (const c of [ready, degraded, conflict]) conditions = setCondition(conditions, c, now);
+  const updates = [ready, degraded, conflict];
+  if (input.deleting !== undefined) {
+    updates.push(
+      withGen({
+        type: 'Deleting',
+        status: 'True',
+        reason: 'RemovingInjections',
+        message: input.deleting,
+      }),
+    );
+  }
+  for (const c of updates) conditions = setCondition(conditions, c, now);
 
   const listed = [...records]
     .sort(
@@ -181,4 +204,31 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
       : v,
   );
+}
+
+/**
+ * What a deleting monitor waits for, for its Deleting condition and its Events: which
+ * workloads still carry its injection and why each one is not restored yet, and which
+ * restored ones still roll out (they hold the rollout slots the others wait for). Stable
+ * while nothing changes, so repeated Events are deduplicated.
+ */
+export function deletionSummary(
+  remaining: readonly WorkloadRecord[],
+  rolling: readonly WorkloadRecord[],
+): string {
+  const byWhy = new Map<string, string[]>();
+  for (const r of remaining) {
+    const why = r.message ?? r.reason ?? 'not reconciled yet';
+    byWhy.set(why, [...(byWhy.get(why) ?? []), `${r.kind}/${r.name}`]);
+  }
+  const list = (names: readonly string[]): string =>
+    names.length > 5
+      ? `${names.slice(0, 5).join(', ')} and ${names.length - 5} more`
+      : names.join(', ');
+  const parts = [...byWhy].map(([why, names]) => `${list(names)}: ${why}`);
+  let text = `${remaining.length} workload(s) still carry the exporter; the finalizer is removed once every pod template is restored. ${parts.join('; ')}`;
+  if (rolling.length > 0) {
+    text += `. Restored, still rolling out: ${list(rolling.map((r) => `${r.kind}/${r.name}`))}`;
+  }
+  return text.slice(0, 4096);
 }

@@ -6,9 +6,9 @@
 import type { Logger } from 'pino';
 import { FIELD_MANAGER } from '../api/constants.ts';
 import type { SidecarMonitor, WorkloadKind } from '../api/v1alpha1.ts';
-import type { Clock } from '../clock.ts';
-import type { EventRecorder } from '../events.ts';
-import type { KubeClient } from '../kube/client.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { EventRecorder } from './events.ts';
+import type { KubeApi } from '../kube/api.ts';
 import { isApiError, KubeApiError } from '../kube/errors.ts';
 import type { InformerGroup } from '../kube/informer-group.ts';
 import {
@@ -19,8 +19,8 @@ import {
   type ResourceType,
   STATEFULSETS,
 } from '../kube/resources.ts';
-import type { OperatorMetrics } from '../metrics.ts';
-import type { ReconcileResult } from '../queue.ts';
+import type { OperatorMetrics } from '../manager/metrics.ts';
+import type { ReconcileResult } from '../runtime/queue.ts';
 import type { RolloutLimiter } from '../rollout/limiter.ts';
 import { rolloutState } from '../rollout/state.ts';
 import type { ClusterFacts } from './facts.ts';
@@ -34,9 +34,9 @@ import {
   type LiveFacts,
   removalBody,
 } from './injection.ts';
-import { monitorKey, parseWorkloadKey, workloadKey } from './keys.ts';
+import { describeKey, monitorKey, parseWorkloadKey, workloadKey } from './keys.ts';
 import { selectOwner } from './selection.ts';
-import type { ControllerState, OwnedRecord } from './state.ts';
+import type { ControllerState, OwnedRecord, Removal } from './state.ts';
 
 export const RESOURCE_OF_KIND: Record<WorkloadKind, ResourceType> = {
   Deployment: DEPLOYMENTS,
@@ -45,7 +45,7 @@ export const RESOURCE_OF_KIND: Record<WorkloadKind, ResourceType> = {
 };
 
 export interface WorkloadReconcilerDeps {
-  client: KubeClient;
+  client: KubeApi;
   workloads: Record<WorkloadKind, InformerGroup>;
   monitors: InformerGroup<SidecarMonitor & KubeObject>;
   facts: ClusterFacts;
@@ -99,7 +99,12 @@ export class WorkloadReconciler {
       this.#forget(key);
       return undefined;
     }
-    if (workload.metadata.deletionTimestamp !== undefined) return undefined;
+    if (workload.metadata.deletionTimestamp !== undefined) {
+      // Its pods go with it: nothing rolls out that a slot would have to pace.
+      d.limiter.release(key);
+      d.state.removals.delete(key);
+      return undefined;
+    }
     const monitors = active(d.monitors.list(ref.namespace), this.#finalizer);
     const { winner, losers } = selectOwner(monitors, workload);
     const current = currentInjection(workload);
@@ -147,7 +152,7 @@ export class WorkloadReconciler {
         return undefined;
       }
     }
-    const phase = rolloutState(workload, { now: d.clock.now() }).phase;
+    const phase = rolloutState(workload, { now: d.clock.monotonic() }).phase;
     const needsSlot = phase !== 'Paused' && phase !== 'OnDelete';
     const maxConcurrent = respMonitor?.spec.rollout?.maxConcurrent ?? 1;
     // A slot held from an earlier write stays held if this write fails: that rollout (say a
@@ -161,6 +166,12 @@ export class WorkloadReconciler {
           reason: 'WaitingForRolloutSlot',
           message: `waiting for a rollout slot (at most ${maxConcurrent} of this monitor's workloads, and the operator's global limit, roll out at once)`,
           injected: false,
+        });
+      }
+      if (plan.type === 'remove') {
+        this.#removal(key, base, responsible, respMonitor, {
+          phase: 'WaitingForRolloutSlot',
+          message: this.#slotMessage(responsible, maxConcurrent),
         });
       }
       log.debug({ responsible }, 'no rollout slot free; waiting');
@@ -179,7 +190,34 @@ export class WorkloadReconciler {
         return this.#conflict(key, workload, winnerKey, plan.desired.hash, err, log);
       }
       if (isApiError(err, 'not-found')) return undefined;
+      // A stale cache (409) or a network error is retried soon: only a refusal that
+      // will last is worth reporting as what the removal waits for.
+      if (plan.type === 'remove' && !(err instanceof KubeApiError && err.retryable)) {
+        this.#removal(key, base, responsible, respMonitor, {
+          phase: 'RemovalFailed',
+          message: `the removal was refused: ${err instanceof Error ? err.message : String(err)}`,
+        });
+      }
       throw err;
+    }
+    if (plan.type === 'remove' && currentInjection(written).monitor === current.monitor) {
+      // Applying without our fields left the injection in place: another field manager
+      // holds it (a workload rendered by `sidecar-monitor inject` and applied by GitOps).
+      // It is not ours to remove, and waiting for it would hold the monitor forever.
+      d.limiter.release(key);
+      this.#removal(key, base, responsible, respMonitor, {
+        phase: 'HeldByAnotherManager',
+        message:
+          'another field manager applied this injection (e.g. a GitOps tool applying `sidecar-monitor inject` output): remove it where it was rendered',
+      });
+      d.recorder.record(
+        workload,
+        'Warning',
+        'InjectionNotOurs',
+        `SidecarMonitor ${current.monitor ?? ''} no longer selects this workload, but its injection was applied by another field manager and stays: remove it where it was rendered`,
+      );
+      log.warn({ monitor: current.monitor }, 'injection held by another field manager; left');
+      return undefined;
     }
     if (needsSlot) d.limiter.written(key, written.metadata.generation);
     else d.limiter.release(key);
@@ -187,6 +225,7 @@ export class WorkloadReconciler {
     d.state.conflicts.delete(key);
 
     if (plan.type === 'apply') {
+      d.state.removals.delete(key);
       const action = current.present ? 'update' : 'inject';
       d.metrics.workloadWrites.inc({ kind: ref.kind, action });
       const monitorName = plan.monitor.metadata?.name ?? '';
@@ -228,8 +267,50 @@ export class WorkloadReconciler {
       );
       log.info({ monitor: current.monitor, reason: plan.reason }, 'exporter removed');
       this.#afterRemoval(key, winnerKey, base, winner, workload);
+      if (!needsSlot) {
+        d.state.removals.delete(key);
+        return undefined;
+      }
+      const removal = this.#removal(key, base, responsible, respMonitor, {
+        phase: 'RollingOut',
+        message: 'template restored; the pods without the exporter are rolling out',
+      });
+      // Nothing else may wake us if the rollout sticks: look again at its deadline.
+      return { requeueAfterMs: removal.deadlineMs + 1000 };
     }
     return undefined;
+  }
+
+  /** Records what a removal waits for (status and Events of its monitor use it). */
+  #removal(
+    key: string,
+    base: { kind: WorkloadKind; name: string },
+    monitor: string,
+    respMonitor: SidecarMonitor | undefined,
+    what: Pick<Removal, 'phase' | 'message'>,
+  ): Removal {
+    const removal: Removal = {
+      ...base,
+      ...what,
+      monitor,
+      deadlineMs:
+        1000 * (respMonitor?.spec.rollout?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S),
+    };
+    this.#d.state.removals.set(key, removal);
+    this.#d.enqueueMonitor(monitor);
+    return removal;
+  }
+
+  #slotMessage(monitor: string, maxConcurrent: number): string {
+    const blocked = this.#d.limiter.blockedBy(monitor, maxConcurrent);
+    if (!blocked) return 'waiting for a rollout slot';
+    const names = blocked.holders.slice(0, 3).map(describeKey);
+    const more = blocked.holders.length > 3 ? ` and ${blocked.holders.length - 3} more` : '';
+    const limit =
+      blocked.limit === 'monitor'
+        ? `this monitor rolls at most ${blocked.max} workload(s) at once`
+        : `the operator rolls at most ${blocked.max} workload(s) at once (--max-concurrent-rollouts)`;
+    return `waiting for a rollout slot: ${limit}; held by ${names.join(', ')}${more}, each until its rollout completes or its progress deadline passes`;
   }
 
   #plan(
@@ -317,23 +398,13 @@ export class WorkloadReconciler {
     const ref = parseWorkloadKey(key);
     if (!ref) return undefined;
     const base = { kind: ref.kind, name: ref.name } as const;
-    // A removal holds its slot until the pods without the exporter are rolled out.
-    const followRemoval = (): void => {
-      d.limiter.observe(
-        key,
-        rolloutState(workload, { now: d.clock.now() }).phase,
-        workload.metadata.generation,
-      );
-    };
     if (!winner || !winnerKey) {
-      followRemoval();
       d.state.records.delete(key);
       this.#clearFailure(key);
-      return undefined;
+      return this.#followRemoval(key, workload);
     }
     const desired = desiredInjection(workload, winner, this.#facts(current), d.defaults);
     if (desired.outcome !== 'Injected') {
-      followRemoval();
       this.#clearFailure(key);
       this.#record(key, winnerKey, {
         ...base,
@@ -342,9 +413,9 @@ export class WorkloadReconciler {
         message: desired.message,
         injected: false,
       });
-      return undefined;
+      return this.#followRemoval(key, workload);
     }
-    const now = d.clock.now();
+    const now = d.clock.monotonic();
     const deadlineMs =
       1000 * (winner.spec.rollout?.progressDeadlineSeconds ?? DEFAULT_PROGRESS_DEADLINE_S);
     const firstSight = !d.state.records.has(key);
@@ -403,6 +474,66 @@ export class WorkloadReconciler {
         : { requeueAfterMs: Math.max(1000, since + deadlineMs - now + 1000) };
     }
     this.#record(key, winnerKey, { ...common, state: 'Injected', ...this.#notes(desired) });
+    return undefined;
+  }
+
+  /**
+   * A removal holds its slot until the pods without the exporter are rolled out, but no
+   * longer than its progress deadline, whatever the kind (StatefulSets and DaemonSets have
+   * no deadline of their own): a removal that cannot roll out (a PVC that never binds, a
+   * quota) must not hold every other removal, and so a monitor's deletion, forever. The
+   * template stays restored; only the slot is given back.
+   */
+  #followRemoval(key: string, workload: KubeObject): ReconcileResult | undefined {
+    const d = this.#d;
+    const removal = d.state.removals.get(key);
+    if (removal?.phase === 'HeldByAnotherManager') {
+      if (!currentInjection(workload).present) d.state.removals.delete(key);
+      return undefined;
+    }
+    if (!d.limiter.holds(key)) {
+      if (removal) d.state.removals.delete(key);
+      return undefined;
+    }
+    if (removal && removal.phase !== 'RollingOut') {
+      // The template no longer carries the injection (a write the cache had not seen
+      // when a retry failed): it is rolling out.
+      removal.phase = 'RollingOut';
+      removal.message = 'template restored; the pods without the exporter are rolling out';
+      d.enqueueMonitor(removal.monitor);
+    }
+    const deadlineMs = removal?.deadlineMs ?? 1000 * DEFAULT_PROGRESS_DEADLINE_S;
+    const now = d.clock.monotonic();
+    const since = d.limiter.since(key);
+    const rollout = rolloutState(workload, { now, changedAt: since, deadlineMs });
+    d.limiter.observe(key, rollout.phase, workload.metadata.generation);
+    if (d.limiter.holds(key)) {
+      return since === undefined
+        ? undefined
+        : { requeueAfterMs: Math.max(1000, since + deadlineMs - now + 1000) };
+    }
+    if (rollout.phase === 'Failed') {
+      d.recorder.record(
+        workload,
+        'Warning',
+        'RemovalRolloutStuck',
+        `the pod template no longer carries the exporter, but its rollout did not finish: ${rollout.message}; its rollout slot is given back so other workloads are not held up`,
+      );
+      d.logger.warn(
+        {
+          kind: workload.kind,
+          namespace: workload.metadata.namespace,
+          name: workload.metadata.name,
+          monitor: removal?.monitor,
+          message: rollout.message,
+        },
+        'removal rollout past its progress deadline; slot released',
+      );
+    }
+    if (removal) {
+      d.state.removals.delete(key);
+      d.enqueueMonitor(removal.monitor);
+    }
     return undefined;
   }
 
@@ -500,6 +631,9 @@ export class WorkloadReconciler {
     d.limiter.release(key);
     d.limiter.forget(key);
     if (old) d.enqueueMonitor(old.monitor);
+    const removal = d.state.removals.get(key);
+    d.state.removals.delete(key);
+    if (removal) d.enqueueMonitor(removal.monitor);
   }
 }
 

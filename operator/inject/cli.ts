@@ -11,6 +11,7 @@ import { DEFAULT_EXPORTER_RESOURCES, KIND } from '../api/constants.ts';
 import type { FieldError } from '../api/field-error.ts';
 import type { SidecarMonitor } from '../api/v1alpha1.ts';
 import { createMonitorValidator } from '../api/validate.ts';
+import { readVersion, releaseImage } from '../cli/version.ts';
 import { processStream, type OfflineOptions, type Report } from './offline.ts';
 import type { ClusterFacts } from './types.ts';
 
@@ -20,6 +21,8 @@ export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   env: Record<string, string | undefined>;
+  /** The release's version (package.json): the default exporter image's tag. */
+  version(): Promise<string>;
 }
 
 const USAGE = `usage: sidecar-monitor inject --monitor FILE [-f FILE]... [flags]
@@ -41,8 +44,9 @@ flags:
                                    native sidecar (default: a regular container, works anywhere)
       --pod-monitor                the cluster has the prometheus-operator PodMonitor CRD
                                    (then no prometheus.io scrape annotations by default)
-      --exporter-image IMAGE       the image when the monitor names none
-                                   (default: $SIDECAR_MONITOR_IMAGE)
+      --exporter-image IMAGE       the image when the monitor names none (default:
+                                   $SIDECAR_MONITOR_IMAGE, else this release's own image,
+                                   as the chart installs the operator)
       --allowed-exporter-images L  comma-separated images a monitor may name, 'repo/*' for a
                                    prefix (default: any; offline, you review the output)
   -h, --help
@@ -67,6 +71,7 @@ export function processIo(): CliIo {
     stdout: (text) => process.stdout.write(text),
     stderr: (text) => process.stderr.write(text),
     env: process.env,
+    version: readVersion,
   };
 }
 
@@ -149,6 +154,7 @@ function factsFrom(
   },
   monitor: SidecarMonitor,
   env: CliIo['env'],
+  version: string,
 ): ClusterFacts {
   let nativeSidecars = false;
   if (values['kube-version'] !== undefined) {
@@ -160,10 +166,13 @@ function factsFrom(
     }
     nativeSidecars = minor >= 29;
   }
-  const image = values['exporter-image'] ?? env.SIDECAR_MONITOR_IMAGE ?? '';
+  // As the chart sets up the operator: the release's own image unless told otherwise, so
+  // the rendered workloads carry the hash the operator of this release computes.
+  const image =
+    values['exporter-image'] ?? (env.SIDECAR_MONITOR_IMAGE || releaseImage(version)) ?? '';
   if (!monitor.spec.exporter?.image && image === '') {
     throw new UsageError(
-      'no exporter image: set spec.exporter.image in the monitor, --exporter-image or SIDECAR_MONITOR_IMAGE',
+      'no exporter image: this build does not know its version; set spec.exporter.image in the monitor, --exporter-image or SIDECAR_MONITOR_IMAGE',
     );
   }
   const allowed = values['allowed-exporter-images']
@@ -210,7 +219,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     if (values.remove) {
       options = monitor ? { mode: 'remove', monitor } : { mode: 'remove' };
     } else if (monitor) {
-      options = { mode: 'inject', monitor, facts: factsFrom(values, monitor, io.env) };
+      options = {
+        mode: 'inject',
+        monitor,
+        facts: factsFrom(values, monitor, io.env, await io.version()),
+      };
     } else {
       throw new UsageError('--monitor is required (or pass --remove)');
     }

@@ -4,12 +4,17 @@
 
 import {
   CONFIG_VERSION,
+  CONFIG_ENV,
   CONTAINER_ENV,
   ConfigError,
+  MAX_ENV_STRING_BYTES,
+  configEnvBytes,
   serializeExporterConfig,
   type ExporterConfig,
   type TargetContainer,
 } from '../../exporter/config.ts';
+import { seriesNeed } from '../../exporter/metrics/budget.ts';
+import { DEFAULT_MAX_SERIES } from '../../exporter/options.ts';
 import {
   CREATED_ANNOTATION,
   DEFAULT_EXPORTER_PORT,
@@ -216,6 +221,13 @@ export function desiredPodTemplate(
     probes: probes.probes,
   };
   if (spec.exporter?.maxSeries !== undefined) config.maxSeries = spec.exporter.maxSeries;
+  const need = seriesNeed(config, config.maxSeries ?? DEFAULT_MAX_SERIES);
+  if (need.needed > need.limit) {
+    notes.push({
+      code: 'SeriesBudget',
+      message: `the targets and ${config.probes.length} probes need about ${need.needed} series but spec.exporter.maxSeries is ${need.limit}: only the first ${need.probesThatFit} probes fit, the others are left out of scrapes; set spec.exporter.maxSeries to at least ${need.needed}`,
+    });
+  }
   let configJson: string;
   try {
     configJson = serializeExporterConfig(config);
@@ -224,6 +236,12 @@ export function desiredPodTemplate(
     return skip(
       'InvalidWorkload',
       `cannot configure the exporter for this workload: ${err.message}`,
+    );
+  }
+  if (configEnvBytes(configJson) > MAX_ENV_STRING_BYTES) {
+    return skip(
+      'ExporterConfigTooLarge',
+      `the exporter's config would take ${configEnvBytes(configJson)} bytes in its ${CONFIG_ENV} variable; Linux starts no process with an environment string over ${MAX_ENV_STRING_BYTES} bytes, so the pod could never start: use fewer or shorter health endpoints (paths, headers) or spec.health.fromProbes: false`,
     );
   }
   const exporter = exporterContainer({

@@ -1,12 +1,19 @@
-// The health endpoints the exporter probes: derived from the target containers' httpGet and
-// tcpSocket probes (named ports resolved against that container's ports), plus the
-// monitor's own endpoints. The exporter only ever probes loopback, so a probe aimed at
-// another host is reported and left out; grpc and exec probes are reported as not probed.
+// The health endpoints the exporter probes: derived from the target containers' httpGet,
+// tcpSocket and grpc probes (named ports resolved against that container's ports) and from
+// exec probes whose command is a form recognised exactly (exec-probe.ts), plus the monitor's
+// own endpoints. The exporter only ever probes loopback, so a probe aimed at another host is
+// reported and left out; other exec probes are reported as not probed (never run).
 
-import type { ProbeConfig, ProbeHeader, ProbeSource } from '../../exporter/config.ts';
+import {
+  headerValueProblem,
+  type ProbeConfig,
+  type ProbeHeader,
+  type ProbeSource,
+} from '../../exporter/config.ts';
 import { HEADER_ENV_PREFIX } from '../api/constants.ts';
 import { parseDuration } from '../api/duration.ts';
 import type { HealthEndpoint, HealthSpec } from '../api/v1alpha1.ts';
+import { recogniseExec } from './exec-probe.ts';
 import type { Container, EnvVar, Probe } from './k8s-types.ts';
 import type { Target } from './targets.ts';
 import type { Note } from './types.ts';
@@ -51,9 +58,14 @@ function isLoopback(host: string | undefined): boolean {
 
 /** Same endpoint, same request: probing it twice measures nothing new. */
 function identity(p: ProbeConfig): string {
-  return p.type === 'tcp'
-    ? `tcp:${p.port}`
-    : `http:${p.scheme}:${p.port}:${p.path}:${JSON.stringify(p.headers)}`;
+  switch (p.type) {
+    case 'tcp':
+      return `tcp:${p.port}`;
+    case 'grpc':
+      return `grpc:${p.tls}:${p.port}:${p.service}`;
+    case 'http':
+      return `http:${p.scheme}:${p.port}:${p.path}:${JSON.stringify(p.headers)}`;
+  }
 }
 
 function uniqueName(base: string, taken: Set<string>): string {
@@ -70,18 +82,121 @@ function derivedName(container: string, kind: string): string {
   return `${container.slice(0, 62 - kind.length).replace(/-+$/, '')}-${kind}`;
 }
 
+/** The Kubernetes grpc action ({port, service}), as an HTTP/2 plaintext health check. */
+function grpcAction(
+  grpc: unknown,
+  target: Container,
+  where: string,
+  notes: Note[],
+): { port: number; service: string } | undefined {
+  const action = (typeof grpc === 'object' && grpc !== null ? grpc : {}) as Record<string, unknown>;
+  const port = resolvePort(action.port, [target]);
+  if (port === undefined) {
+    notes.push({
+      code: 'ProbePortNotFound',
+      message: `${where}: port ${shown(action.port)} is not a port of the container`,
+    });
+    return undefined;
+  }
+  const service = action.service ?? '';
+  if (typeof service !== 'string' || service.length > 256 || !/^[!-~]*$/.test(service)) {
+    notes.push({
+      code: 'ProbeInvalid',
+      message: `${where}: a gRPC service name the exporter cannot send`,
+    });
+    return undefined;
+  }
+  return { port, service };
+}
+
+/**
+ * An exec probe as the equivalent httpGet or grpc action, when its command is a recognised
+ * form; otherwise a note saying why it is not probed.
+ */
+function execAction(
+  probe: Probe,
+  where: string,
+  notes: Note[],
+): { probe: Probe; tls: boolean } | undefined {
+  const command = (probe.exec as { command?: unknown } | null | undefined)?.command;
+  const recognised = recogniseExec(command);
+  if (!recognised.ok) {
+    notes.push(
+      recognised.why === 'not-loopback'
+        ? { code: 'ProbeHostNotLoopback', message: `${where}: ${recognised.message}` }
+        : {
+            code: 'ProbeNotSupported',
+            message: `${where}: exec probes are not probed unless recognised (grpc_health_probe, curl, wget): ${recognised.message}`,
+          },
+    );
+    return undefined;
+  }
+  const { check } = recognised;
+  const timing = { periodSeconds: probe.periodSeconds, timeoutSeconds: probe.timeoutSeconds };
+  if (check.kind === 'grpc')
+    return {
+      probe: { ...timing, grpc: { port: check.port, service: check.service } },
+      tls: check.tls,
+    };
+  return {
+    probe: {
+      ...timing,
+      httpGet: {
+        port: check.port,
+        path: check.path,
+        scheme: check.scheme,
+        httpHeaders: check.headers,
+      },
+    },
+    tls: false,
+  };
+}
+
 function fromProbe(
   target: Container,
-  probe: Probe,
+  original: Probe,
   source: ProbeSource,
   name: string,
   notes: Note[],
 ): ProbeConfig | undefined {
   const where = `${source} of container "${target.name}"`;
+  const hasAction =
+    original.httpGet !== undefined ||
+    original.tcpSocket !== undefined ||
+    original.grpc !== undefined;
+  const equivalent =
+    hasAction || original.exec === undefined
+      ? { probe: original, tls: false }
+      : execAction(original, where, notes);
+  if (!equivalent) return undefined;
+  const { probe } = equivalent;
+  const interval = Math.min(Math.max(probe.periodSeconds ?? 10, MIN_DERIVED_INTERVAL), 3600);
+  const timeout = Math.min(Math.max(probe.timeoutSeconds ?? 1, 1), interval);
+  if (!probe.httpGet && !probe.tcpSocket && probe.grpc !== undefined) {
+    const grpc = grpcAction(probe.grpc, target, where, notes);
+    if (!grpc) return undefined;
+    // The kubelet's grpc probes are plaintext; a recognised grpc_health_probe may ask for TLS.
+    // Like the kubelet's HTTPS probes, derived probes do not verify certificates.
+    const { tls } = equivalent;
+    return {
+      type: 'grpc',
+      name,
+      container: target.name,
+      source,
+      port: grpc.port,
+      intervalSeconds: interval,
+      timeoutSeconds: timeout,
+      service: grpc.service,
+      tls,
+      insecureSkipVerify: tls,
+    };
+  }
   const action = probe.httpGet ?? probe.tcpSocket;
   if (!action) {
-    const kind = probe.grpc !== undefined ? 'grpc' : probe.exec !== undefined ? 'exec' : 'unknown';
-    notes.push({ code: 'ProbeNotSupported', message: `${where}: ${kind} probes are not probed` });
+    notes.push({
+      code: 'ProbeNotSupported',
+      message: `${where}: probes without an action are not probed`,
+    });
     return undefined;
   }
   if (!isLoopback(action.host)) {
@@ -95,12 +210,10 @@ function fromProbe(
   if (port === undefined) {
     notes.push({
       code: 'ProbePortNotFound',
-      message: `${where}: port ${String(action.port)} is not a port of the container`,
+      message: `${where}: port ${shown(action.port)} is not a port of the container`,
     });
     return undefined;
   }
-  const interval = Math.min(Math.max(probe.periodSeconds ?? 10, MIN_DERIVED_INTERVAL), 3600);
-  const timeout = Math.min(Math.max(probe.timeoutSeconds ?? 1, 1), interval);
   const common = {
     name,
     container: target.name,
@@ -117,7 +230,7 @@ function fromProbe(
     value: h.value,
   }));
   const badHeader = headers.find(
-    (h) => !HEADER_NAME.test(h.name) || /[\r\n\0]/.test(h.value ?? ''),
+    (h) => !HEADER_NAME.test(h.name) || headerValueProblem(h.value ?? '') !== undefined,
   );
   if (/\s/.test(path) || path.length > 2048 || badHeader || headers.length > 16) {
     notes.push({
@@ -143,7 +256,7 @@ function fromEndpoint(
   if (port === undefined) {
     notes.push({
       code: 'EndpointPortNotFound',
-      message: `endpoint "${endpoint.name}": no container port named "${String(endpoint.port)}"`,
+      message: `endpoint "${endpoint.name}": no container port named "${shown(endpoint.port)}"`,
     });
     return undefined;
   }
@@ -157,6 +270,24 @@ function fromEndpoint(
     timeoutSeconds,
   };
   if (endpoint.type === 'TCP') return { type: 'tcp', ...common };
+  if (endpoint.type === 'GRPC')
+    return {
+      type: 'grpc',
+      ...common,
+      service: endpoint.service ?? '',
+      tls: endpoint.tls ?? false,
+      insecureSkipVerify: endpoint.insecureSkipVerify ?? false,
+    };
+  const bad = (endpoint.headers ?? []).find(
+    (h) => h.value !== undefined && headerValueProblem(h.value) !== undefined,
+  );
+  if (bad?.value !== undefined) {
+    notes.push({
+      code: 'ProbeInvalid',
+      message: `endpoint "${endpoint.name}": header ${bad.name}: ${headerValueProblem(bad.value) ?? ''}`,
+    });
+    return undefined;
+  }
   const headers = (endpoint.headers ?? []).map((h, j): ProbeHeader => {
     if (h.value !== undefined) return { name: h.name, value: h.value };
     const envName = `${HEADER_ENV_PREFIX}${index}_${j}`;
@@ -219,4 +350,19 @@ export function planProbes(
     });
   }
   return { probes: probes.slice(0, MAX_PROBES), env, notes };
+}
+
+/**
+ * A value from a workload, quoted in a note. Anything can be there (String() throws on an
+ * object whose toString is not a function, as the fuzz test found).
+ */
+function shown(value: unknown): string {
+  if (typeof value === 'string' || typeof value === 'number') return String(value);
+  try {
+    // undefined for undefined, functions and symbols, whatever the declared type says
+    const text = JSON.stringify(value) as string | undefined;
+    return text ?? typeof value;
+  } catch {
+    return typeof value;
+  }
 }

@@ -52,6 +52,8 @@ export const SKIP_REASONS = [
   'ProcessNamespaceSharingDisabled',
   /** A Windows pod: the exporter reads Linux procfs and cgroups. */
   'UnsupportedOS',
+  /** The exporter's config would not fit in one environment string (the pod could not start). */
+  'ExporterConfigTooLarge',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -83,6 +85,8 @@ export type NoteCode =
   | 'ProbePortNotFound'
   | 'ProbeInvalid'
   | 'ProbeLimit'
+  /** The monitor's probes do not all fit its series budget (spec.exporter.maxSeries). */
+  | 'SeriesBudget'
   | 'EndpointPortNotFound'
   | 'TargetNotFound'
   | 'ScrapeAnnotationsTaken'

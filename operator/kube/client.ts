@@ -3,10 +3,14 @@
 // of server-side-apply patches, so one keep-alive agent serves every request (the
 // @kubernetes/client-node 2.x transport builds a new undici Agent, so a new TLS
 // connection, per request). Errors are classified in one place (errors.ts).
-import http from 'node:http';
-import https from 'node:https';
-import type { KubeAccess } from './kubeconfig.ts';
+import type http from 'node:http';
+import type { Random } from '../runtime/backoff.ts';
+import { type Clock, sleep, systemClock } from '../runtime/clock.ts';
 import { apiErrorFromResponse, classifyError, KubeApiError } from './errors.ts';
+import type { Credential, KubeAccess } from './kubeconfig.ts';
+import { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './retry.ts';
+import { type RateLimiter, unlimited } from './throttle.ts';
+import { Transport, type TransportOptions } from './transport.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -18,6 +22,8 @@ export interface RequestOptions {
   signal?: AbortSignal;
   /** Per-request deadline; the default is the client's. */
   timeoutMs?: number;
+  /** Another representation than plain JSON (e.g. a Table); default application/json. */
+  accept?: string;
 }
 
 export interface WatchEvent {
@@ -37,38 +43,20 @@ export interface ApplyOptions {
   signal?: AbortSignal;
 }
 
-/** Called once per finished request, for metrics. */
+/** Called once per finished attempt, for metrics. */
 export type ResponseObserver = (method: string, code: number | 'error', seconds: number) => void;
-
-export interface ConnectionSettings {
-  server: URL;
-  agent: http.Agent;
-  /** Auth and impersonation headers (the access keeps rotating tokens fresh). */
-  headers: () => Promise<Record<string, string>>;
-}
 
 export interface KubeClientOptions {
   userAgent?: string;
   requestTimeoutMs?: number;
   observe?: ResponseObserver;
-}
-
-/** One keep-alive agent for the access's server and TLS material. */
-export function connectionFromAccess(access: KubeAccess): ConnectionSettings {
-  const { server, tls } = access;
-  const agent =
-    server.protocol === 'http:'
-      ? new http.Agent({ keepAlive: true, keepAliveMsecs: 30_000 })
-      : new https.Agent({
-          keepAlive: true,
-          keepAliveMsecs: 30_000,
-          rejectUnauthorized: tls.rejectUnauthorized,
-          ...(tls.ca ? { ca: tls.ca } : {}),
-          ...(tls.cert ? { cert: tls.cert } : {}),
-          ...(tls.key ? { key: tls.key } : {}),
-          ...(tls.servername ? { servername: tls.servername } : {}),
-        });
-  return { server, agent, headers: () => access.headers() };
+  /** Client-side rate limit for every attempt (default: none; the operator's is 20 QPS). */
+  limiter?: RateLimiter;
+  retry?: RetryPolicy;
+  /** For retry backoff and waits (tests use a fake one). */
+  clock?: Clock;
+  random?: Random;
+  transport?: TransportOptions;
 }
 
 function buildUrl(server: URL, path: string, query?: Query): URL {
@@ -84,39 +72,60 @@ interface RawResponse {
   status: number;
   body: string;
   retryAfter: string | undefined;
+  credential: Credential;
 }
 
 export class KubeClient {
-  readonly #conn: ConnectionSettings;
+  readonly #transport: Transport;
   readonly #userAgent: string;
   readonly #timeoutMs: number;
   readonly #observe: ResponseObserver | undefined;
+  readonly #limiter: RateLimiter;
+  readonly #retry: RetryPolicy;
+  readonly #clock: Clock;
+  readonly #random: Random;
 
-  constructor(conn: ConnectionSettings, options: KubeClientOptions = {}) {
-    this.#conn = conn;
+  constructor(transport: Transport, options: KubeClientOptions = {}) {
+    this.#transport = transport;
     this.#userAgent = options.userAgent ?? 'sidecar-monitor';
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.#observe = options.observe;
+    this.#limiter = options.limiter ?? unlimited;
+    this.#retry = options.retry ?? DEFAULT_RETRY;
+    this.#clock = options.clock ?? systemClock;
+    this.#random = options.random ?? Math.random;
   }
 
-  static fromAccess(access: KubeAccess, options?: KubeClientOptions): KubeClient {
-    return new KubeClient(connectionFromAccess(access), options);
+  static fromAccess(access: KubeAccess, options: KubeClientOptions = {}): KubeClient {
+    return new KubeClient(new Transport(access, options.transport), options);
+  }
+
+  /**
+   * Another client on the same connections with other options: e.g. its own rate limit,
+   * as controller-runtime gives its event recorder a client of its own.
+   */
+  withOptions(options: KubeClientOptions): KubeClient {
+    return new KubeClient(this.#transport, options);
   }
 
   get server(): URL {
-    return this.#conn.server;
+    return this.#transport.server;
+  }
+
+  /** The proxy requests go through, if any. */
+  get proxy(): URL | undefined {
+    return this.#transport.proxy;
   }
 
   /** Closes idle keep-alive sockets (open watches end through their own signals). */
   close(): void {
-    this.#conn.agent.destroy();
+    this.#transport.close();
   }
 
   async #send(method: string, path: string, opts: RequestOptions): Promise<RawResponse> {
-    const url = buildUrl(this.#conn.server, path, opts.query);
+    const url = buildUrl(this.#transport.server, path, opts.query);
     const headers: Record<string, string> = {
-      ...(await this.#conn.headers()),
-      Accept: 'application/json',
+      Accept: opts.accept ?? 'application/json',
       'User-Agent': this.#userAgent,
     };
     let payload: string | undefined;
@@ -125,35 +134,29 @@ export class KubeClient {
       headers['Content-Type'] = opts.contentType ?? 'application/json';
       headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
-    const mod = url.protocol === 'http:' ? http : https;
     const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
     const started = performance.now();
+    const { req, credential } = await this.#transport.start(method, url, headers, {
+      signal: opts.signal,
+      timeoutMs,
+    });
     return new Promise<RawResponse>((resolve, reject) => {
-      const req = mod.request(
-        url,
-        {
-          method,
-          headers,
-          agent: this.#conn.agent,
-          signal: opts.signal,
-          timeout: timeoutMs,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('error', reject);
-          res.on('end', () => {
-            const status = res.statusCode ?? 0;
-            this.#observe?.(method, status, (performance.now() - started) / 1000);
-            const retryAfter = res.headers['retry-after'];
-            resolve({
-              status,
-              body: Buffer.concat(chunks).toString('utf8'),
-              retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
-            });
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const status = res.statusCode ?? 0;
+          this.#observe?.(method, status, (performance.now() - started) / 1000);
+          const retryAfter = res.headers['retry-after'];
+          resolve({
+            status,
+            body: Buffer.concat(chunks).toString('utf8'),
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : undefined,
+            credential,
           });
-        },
-      );
+        });
+      });
       req.on('timeout', () => {
         req.destroy(
           Object.assign(new Error(`no response within ${timeoutMs} ms`), {
@@ -169,18 +172,21 @@ export class KubeClient {
     });
   }
 
-  /** Sends one request and returns the decoded JSON body; failures are KubeApiErrors. */
-  async request<T = Record<string, unknown>>(
+  /** One attempt: the decoded JSON body, or a KubeApiError (with the credential it used). */
+  async #attempt(
     method: string,
     path: string,
-    opts: RequestOptions = {},
-  ): Promise<T> {
+    opts: RequestOptions,
+  ): Promise<
+    { ok: true; body: unknown } | { ok: false; error: KubeApiError; credential?: Credential }
+  > {
     const context = `${method} ${path}`;
     let res: RawResponse;
     try {
+      await this.#limiter.wait(opts.signal);
       res = await this.#send(method, path, opts);
     } catch (err) {
-      throw classifyError(context, err);
+      return { ok: false, error: classifyError(context, err) };
     }
     let decoded: unknown = res.body;
     if (res.body.length > 0) {
@@ -188,18 +194,54 @@ export class KubeClient {
         decoded = JSON.parse(res.body);
       } catch (err) {
         if (res.status >= 200 && res.status < 300) {
-          throw new KubeApiError(
+          const error = new KubeApiError(
             `${context}: response is not JSON`,
             { kind: 'unknown', statusCode: res.status },
             { cause: err },
           );
+          return { ok: false, error };
         }
       }
     }
     if (res.status < 200 || res.status >= 300) {
-      throw apiErrorFromResponse(context, res.status, decoded, res.retryAfter);
+      const error = apiErrorFromResponse(context, res.status, decoded, res.retryAfter);
+      return { ok: false, error, credential: res.credential };
     }
-    return decoded as T;
+    return { ok: true, body: decoded };
+  }
+
+  /**
+   * Sends one request and returns the decoded JSON body; failures are KubeApiErrors.
+   * Throttled by the client's rate limiter; retried as retry.ts decides; after a 401, once
+   * more with a fresh credential when the source can give one (an exec plugin run again,
+   * a token file re-read).
+   */
+  async request<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
+    let renewed = false;
+    for (let retries = 0; ;) {
+      const result = await this.#attempt(method, path, opts);
+      if (result.ok) return result.body as T;
+      const { error, credential } = result;
+      if (opts.signal?.aborted) throw error;
+      if (error.kind === 'unauthorized' && !renewed && credential?.rejected?.()) {
+        renewed = true;
+        continue;
+      }
+      const delay = retryDelay(
+        error,
+        { method, contentType: opts.contentType, retries },
+        this.#retry,
+        this.#random,
+      );
+      if (delay === undefined) throw error;
+      retries++;
+      await sleep(this.#clock, delay, opts.signal);
+      if (opts.signal?.aborted) throw error;
+    }
   }
 
   get<T = Record<string, unknown>>(path: string, signal?: AbortSignal): Promise<T> {
@@ -268,42 +310,37 @@ export class KubeClient {
     path: string,
     query: Query,
     onEvent: (event: WatchEvent) => Promise<void> | void,
-    opts: { signal?: AbortSignal; idleTimeoutMs: number },
+    opts: { signal?: AbortSignal; idleTimeoutMs: number; accept?: string },
   ): Promise<void> {
     const context = `WATCH ${path}`;
-    const url = buildUrl(this.#conn.server, path, { ...query, watch: true });
-    const headers = {
-      ...(await this.#conn.headers()),
-      Accept: 'application/json',
-      'User-Agent': this.#userAgent,
-    };
-    const mod = url.protocol === 'http:' ? http : https;
+    const url = buildUrl(this.#transport.server, path, { ...query, watch: true });
+    const headers = { Accept: opts.accept ?? 'application/json', 'User-Agent': this.#userAgent };
     let res: http.IncomingMessage;
     let req: http.ClientRequest;
+    let credential: Credential;
     try {
-      ({ req, res } = await new Promise<{ req: http.ClientRequest; res: http.IncomingMessage }>(
-        (resolve, reject) => {
-          // Until the response headers arrive, the ordinary request deadline applies: an
-          // API server that accepts connections while starting up must not hold a watch
-          // for the whole (minutes long) idle allowance of an established stream.
-          const r = mod.request(url, {
-            method: 'GET',
-            headers,
-            agent: this.#conn.agent,
-            signal: opts.signal,
-            timeout: Math.min(this.#timeoutMs, opts.idleTimeoutMs),
-          });
-          r.on('response', (response) => {
-            r.setTimeout(opts.idleTimeoutMs);
-            resolve({ req: r, res: response });
-          });
-          r.on('timeout', () => {
-            r.destroy(Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }));
-          });
-          r.on('error', reject);
-          r.end();
-        },
-      ));
+      await this.#limiter.wait(opts.signal);
+      // Until the response headers arrive, the ordinary request deadline applies: an API
+      // server that accepts connections while starting up must not hold a watch for the
+      // whole (minutes long) idle allowance of an established stream.
+      const started = await this.#transport.start('GET', url, headers, {
+        signal: opts.signal,
+        timeoutMs: Math.min(this.#timeoutMs, opts.idleTimeoutMs),
+      });
+      ({ req, credential } = started);
+      res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+        started.req.on('response', (response) => {
+          started.req.setTimeout(opts.idleTimeoutMs);
+          resolve(response);
+        });
+        started.req.on('timeout', () => {
+          started.req.destroy(
+            Object.assign(new Error('watch timed out'), { name: 'TimeoutError' }),
+          );
+        });
+        started.req.on('error', reject);
+        started.req.end();
+      });
     } catch (err) {
       throw classifyError(context, err);
     }
@@ -321,6 +358,8 @@ export class KubeClient {
       } catch {
         // Not JSON: keep the text.
       }
+      // The informer reopens the watch: with a fresh credential if this one was refused.
+      if (res.statusCode === 401) credential.rejected?.();
       throw apiErrorFromResponse(context, res.statusCode ?? 0, body);
     }
     res.setEncoding('utf8');

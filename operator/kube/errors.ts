@@ -4,6 +4,14 @@
 // after a fresh read; a server-side-apply conflict means another field manager holds a
 // field with a different value, and retrying the same request can never succeed.
 
+/** A kubeconfig (or in-cluster setup) we cannot use, saying why: never half-understood. */
+export class KubeconfigError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'KubeconfigError';
+  }
+}
+
 export type ApiErrorKind =
   | 'conflict'
   | 'apply-conflict'

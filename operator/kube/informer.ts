@@ -1,16 +1,23 @@
 // The one informer the operator uses. client-node's ListWatch stops for good on any
 // error other than 410 and timeouts, calls handlers without awaiting them (so their
-// errors vanish), and never relists. This one:
-//  - restarts list/watch on any error with capped exponential backoff and jitter;
-//  - relists periodically, so a missed event cannot leave the cache wrong for long;
+// errors vanish), and never notices a dead connection. This one behaves like client-go's
+// reflector:
+//  - restarts list/watch on any error with capped exponential backoff and jitter, and
+//    treats a watch that ends within a second without a single event as an error too, so
+//    a server (or proxy) that closes every watch at once is not hammered in a hot loop;
+//    a 410 relists after the same backoff, so repeated 410s slow down as well;
+//  - asks for bookmarks and counts a watch silent for about twice the bookmark period
+//    as dead (a half-open connection would otherwise leave the cache blind for minutes);
+//  - lists once and then only watches: resyncs replay the cache (the manager's job),
+//    they never relist;
 //  - delivers events one at a time to awaited handlers, logging and counting failures;
 //  - normalises objects in one place: list items lack apiVersion/kind, watch objects
 //    carry them; both come back from the raw client as plain JSON (no Date objects);
 //  - never compares resourceVersions except for equality (they are opaque strings).
 import type { Logger } from 'pino';
-import { type BackoffPolicy, backoffDelay, type Random } from '../backoff.ts';
-import { aborted, type Clock, sleep } from '../clock.ts';
-import type { KubeApiError } from './errors.ts';
+import { type Random, RestartBackoff, type RestartPolicy } from '../runtime/backoff.ts';
+import { aborted, type Clock, sleep } from '../runtime/clock.ts';
+import { classifyError, KubeApiError } from './errors.ts';
 import type { ListPage, Query, WatchEvent } from './client.ts';
 import {
   apiVersionOf,
@@ -49,16 +56,40 @@ export interface InformerOptions<T extends KubeObject> {
   clock: Clock;
   logger: Logger;
   random?: Random;
-  backoff?: BackoffPolicy;
-  /** Full relist period (also bounds how long one watch runs). */
-  relistIntervalMs?: number;
+  backoff?: RestartPolicy;
+  /**
+   * How often the API server sends a bookmark on a quiet watch (about every minute); a
+   * watch silent for IDLE_BOOKMARK_PERIODS times as long is taken for dead and reopened.
+   */
+  bookmarkPeriodMs?: number;
+  /** Shortest server-side watch timeout; each watch asks for between this and twice it. */
+  minWatchTimeoutMs?: number;
   pageSize?: number;
-  /** Called on every list/watch failure (for metrics). */
-  onFailure?(err: KubeApiError): void;
+  /** Called on every list/watch failure (for metrics): the error kind, or 'short-watch'. */
+  onFailure?(reason: string, err: KubeApiError): void;
 }
 
 // Capped low: after an API server outage the operator should be back within seconds.
-const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, maxMs: 8_000, jitter: 0.5 };
+// client-go starts at 800 ms, caps at 30 s and resets after 2 quiet minutes.
+const DEFAULT_BACKOFF: RestartPolicy = {
+  baseMs: 500,
+  maxMs: 8_000,
+  jitter: 0.5,
+  resetAfterMs: 120_000,
+};
+/** The kube-apiserver's watch cache sends a bookmark about once a minute. */
+export const DEFAULT_BOOKMARK_PERIOD_MS = 60_000;
+/**
+ * Measured on kube-apiserver 1.35 (README): a quiet watch gets a bookmark every 60 s, but
+ * the first one can come 120 s after the watch opened. 2.5 periods (150 s) waits for
+ * that first one with room to spare, and is still minutes shorter than the watch's own
+ * timeout, which is all that bounded a dead connection before.
+ */
+const IDLE_BOOKMARK_PERIODS = 2.5;
+/** client-go's minWatchTimeout. */
+const DEFAULT_MIN_WATCH_TIMEOUT_MS = 5 * 60_000;
+/** client-go: a watch shorter than this that delivered nothing is an error. */
+const SHORT_WATCH_MS = 1_000;
 
 function describe(r: ResourceType, namespace?: string): string {
   return `${r.plural}${namespace === undefined ? '' : ` in ${namespace}`}`;
@@ -91,7 +122,8 @@ export class Informer<T extends KubeObject = KubeObject> {
   #resourceVersion = '';
   #synced = false;
   #syncWaiters: (() => void)[] = [];
-  #failures = 0;
+  /** Watch events received (bookmarks included): tells a short but useful watch from a dud. */
+  #events = 0;
 
   constructor(opts: InformerOptions<T>) {
     this.#opts = opts;
@@ -142,47 +174,58 @@ export class Informer<T extends KubeObject = KubeObject> {
   /** Runs list+watch until signal aborts. Never rejects. */
   async run(signal: AbortSignal): Promise<void> {
     const { clock, resource, namespace } = this.#opts;
-    const relistMs = this.#opts.relistIntervalMs ?? 10 * 60_000;
     const random = this.#opts.random ?? Math.random;
+    const backoff = new RestartBackoff(this.#opts.backoff ?? DEFAULT_BACKOFF, random);
+    const idleTimeoutMs =
+      IDLE_BOOKMARK_PERIODS * (this.#opts.bookmarkPeriodMs ?? DEFAULT_BOOKMARK_PERIOD_MS);
+    const minWatchMs = this.#opts.minWatchTimeoutMs ?? DEFAULT_MIN_WATCH_TIMEOUT_MS;
     const path = collectionPath(resource, namespace);
     let needList = true;
-    let listedAt = 0;
     while (!signal.aborted) {
       try {
         if (needList) {
           await this.#relist(path, signal);
-          listedAt = clock.now();
           needList = false;
         }
-        const untilRelist = Math.max(1000, listedAt + relistMs - clock.now());
         // Like client-go, spread watch lifetimes so replicas do not reconnect in lockstep.
-        const timeoutSeconds = Math.max(1, Math.floor((untilRelist / 1000) * (0.5 + random() / 2)));
+        const timeoutSeconds = Math.max(1, Math.floor((minWatchMs / 1000) * (1 + random())));
         const query: Query = {
           resourceVersion: this.#resourceVersion,
           allowWatchBookmarks: true,
           timeoutSeconds,
         };
         if (this.#opts.labelSelector) query.labelSelector = this.#opts.labelSelector;
+        const started = clock.monotonic();
+        const eventsBefore = this.#events;
         await this.#opts.client.watch(path, query, (event) => this.#onEvent(event), {
           signal,
-          idleTimeoutMs: timeoutSeconds * 1000 + 30_000,
+          idleTimeoutMs,
         });
-        if (clock.now() - listedAt >= relistMs) needList = true;
+        const ms = clock.monotonic() - started;
+        if (this.#events === eventsBefore && ms < SHORT_WATCH_MS && !aborted(signal)) {
+          throw new KubeApiError(
+            `watch of ${describe(resource, namespace)} ended after ${Math.round(ms)} ms without a single event`,
+            { kind: 'unknown', reason: 'ShortWatch' },
+          );
+        }
+        // A watch that ran its course ends normally: carry on from the last resourceVersion.
       } catch (err) {
         if (aborted(signal)) break;
-        const apiErr = err as KubeApiError;
-        this.#opts.onFailure?.(apiErr);
-        if (apiErr.kind === 'gone') {
-          // Our resourceVersion is too old for the watch cache: relist now, no backoff.
-          this.#log.debug({ err: apiErr.message }, 'watch expired, relisting');
-          needList = true;
-          continue;
-        }
-        const delay = backoffDelay(this.#opts.backoff ?? DEFAULT_BACKOFF, this.#failures++, random);
-        this.#log.warn(
-          { err: apiErr.message, kind: apiErr.kind, retryInMs: Math.round(delay) },
-          `${needList ? 'list' : 'watch'} of ${describe(resource, namespace)} failed; retrying`,
-        );
+        const apiErr = classifyError(`list/watch of ${describe(resource, namespace)}`, err);
+        const reason = apiErr.reason === 'ShortWatch' ? 'short-watch' : apiErr.kind;
+        this.#opts.onFailure?.(reason, apiErr);
+        // Our resourceVersion is too old for the watch cache: relist, after the same
+        // backoff as any failure (a server answering every watch with 410 must not be
+        // relisted in a loop).
+        if (apiErr.kind === 'gone') needList = true;
+        const delay = backoff.next(clock.monotonic());
+        const fields = { err: apiErr.message, reason, retryInMs: Math.round(delay) };
+        if (apiErr.kind === 'gone') this.#log.info(fields, 'watch expired; relisting');
+        else
+          this.#log.warn(
+            fields,
+            `${needList ? 'list' : 'watch'} of ${describe(resource, namespace)} failed; retrying`,
+          );
         await sleep(clock, delay, signal);
       }
     }
@@ -204,7 +247,6 @@ export class Informer<T extends KubeObject = KubeObject> {
       cont = page.continue;
       resourceVersion = page.resourceVersion;
     } while (cont);
-    this.#failures = 0;
     this.#resourceVersion = resourceVersion;
     for (const [key, obj] of fresh) {
       const old = this.#store.get(key);
@@ -226,7 +268,7 @@ export class Informer<T extends KubeObject = KubeObject> {
   }
 
   async #onEvent(event: WatchEvent): Promise<void> {
-    this.#failures = 0;
+    this.#events++;
     const rv = (event.object.metadata as { resourceVersion?: string } | undefined)?.resourceVersion;
     if (event.type === 'BOOKMARK') {
       if (rv) this.#resourceVersion = rv;

@@ -121,6 +121,32 @@ export class RolloutLimiter {
     }
   }
 
+  /** The workloads holding a slot, of one monitor or of all. */
+  holders(monitor?: string): string[] {
+    const out: string[] = [];
+    for (const [workload, h] of this.#holders) {
+      if (monitor === undefined || h.monitor === monitor) out.push(workload);
+    }
+    return out;
+  }
+
+  /**
+   * Why tryAcquire(workload, monitor, perMonitorMax) would be refused now: the monitor's
+   * own limit or the operator's, and which workloads hold those slots; undefined if free.
+   */
+  blockedBy(
+    monitor: string,
+    perMonitorMax?: number,
+  ): { limit: 'monitor' | 'operator'; max: number; holders: string[] } | undefined {
+    if (!!perMonitorMax && this.holding(monitor) >= perMonitorMax) {
+      return { limit: 'monitor', max: perMonitorMax, holders: this.holders(monitor) };
+    }
+    if (this.#globalMax > 0 && this.#holders.size >= this.#globalMax) {
+      return { limit: 'operator', max: this.#globalMax, holders: this.holders() };
+    }
+    return undefined;
+  }
+
   /** Forgets a workload that no longer wants a slot (no longer selected, deleted). */
   forget(workload: string): void {
     this.#waiting.delete(workload);

@@ -1,10 +1,12 @@
-// The exporter against node_exporter, side by side in one run, in the same simulated pod:
-// scrape latency p50/p99, CPU seconds per 1000 scrapes, RSS idle and after 1000 scrapes, idle
-// CPU, with 1, 50 and 500 target processes; RSS after 10,000 scrapes; and the raw floor
-// (reading the same files in a tight loop). Prints a markdown table with ratios.
+// The exporter against node_exporter and Debian's process-exporter (which reads the same
+// per-process files we do), side by side in one run, in the same simulated pod: scrape latency
+// p50/p99, CPU seconds per 1000 scrapes, RSS idle and after 1000 scrapes, idle CPU, with 1, 50
+// and 500 target processes; RSS after 10,000 scrapes; and the raw floor (reading the same files
+// in a tight loop). Prints a markdown table with ratios. Then the hostile cases of
+// exporter-hostile.ts (floods, endless 1xx, --match).
 //
 //   npm run bench -- exporter [--targets 1,50,500] [--scrapes 1000] [--long 10000]
-//                             [--node-flags "--max-semi-space-size=1 ..."]
+//                             [--node-flags "--max-semi-space-size=1 ..."] [--only compare|hostile]
 //
 // Needs root (the simulated pod). Not a test: numbers on a shared machine are noisy; the
 // README records a run.
@@ -24,6 +26,7 @@ import {
   type SimulatedPod,
 } from '../../examples/demo/simulated-pod.ts';
 import { buildExporter } from '../exporter/helpers/build.ts';
+import { ensureDebianPackage, runHostile } from './exporter-hostile.ts';
 
 const UID = 10001;
 /** Idle CPU is measured over this long, after the settle time (start-up work is over by then). */
@@ -36,6 +39,17 @@ const NODE_EXPORTER_ARGS = [
   '--collector.pressure',
   '--collector.processes',
   '--collector.stat',
+];
+
+/**
+ * process-exporter watching the app's processes (all `sleep`) as one group, per-process files
+ * only: no per-thread metrics, no smaps (we read neither).
+ */
+const PROCESS_EXPORTER_ARGS = [
+  '-procnames=sleep',
+  '-threads=false',
+  '-gather-smaps=false',
+  '-children=false',
 ];
 
 interface Measured {
@@ -191,6 +205,7 @@ export async function run(argv: string[]): Promise<void> {
       'node-flags': { type: 'string' },
       env: { type: 'string' },
       settle: { type: 'string', default: '10' },
+      only: { type: 'string' },
     },
   });
   const why = podSupport();
@@ -211,7 +226,17 @@ export async function run(argv: string[]): Promise<void> {
   );
   // Explicit flags are compared as given: the exporter must not add its own.
   if (values['node-flags'] !== undefined) exporterEnv[NODE_FLAGS_ENV] = 'off';
+  ensureDebianPackage('prometheus-node-exporter', 'prometheus-node-exporter');
+  ensureDebianPackage('prometheus-process-exporter', 'prometheus-process-exporter');
   const build = await buildExporter();
+  if (values.only === 'hostile') {
+    try {
+      await runHostile(build.entry);
+    } finally {
+      await build.dispose();
+    }
+    return;
+  }
   console.log(
     `node ${process.versions.node}, exporter flags: ${flags.join(' ') || '(none)'}, env: ${JSON.stringify(exporterEnv)}; node_exporter ${NODE_EXPORTER_ARGS.join(' ')}`,
   );
@@ -233,7 +258,7 @@ export async function run(argv: string[]): Promise<void> {
             build.entry,
             'exporter',
             '--listen',
-            '127.0.0.1:0',
+            `127.0.0.1:${await freePort()}`,
             '--max-series',
             '10000',
           ],
@@ -253,20 +278,37 @@ export async function run(argv: string[]): Promise<void> {
         });
         const theirsUrl = `http://127.0.0.1:${port}/metrics`;
         await waitReady(theirsUrl);
+        const processPort = await freePort();
+        const processExporter = await pod.start({
+          name: 'process-exporter',
+          uid: UID,
+          gid: UID,
+          command: [
+            'prometheus-process-exporter',
+            `-web.listen-address=127.0.0.1:${processPort}`,
+            ...PROCESS_EXPORTER_ARGS,
+          ],
+        });
+        const processUrl = `http://127.0.0.1:${processPort}/metrics`;
+        await waitReady(processUrl);
         await sleep(settle * 1000);
-        const idle = await idleCpuPercent([ours.hostPid, theirs.hostPid], IDLE_SECONDS);
-        const rssIdle = [rssBytes(ours.hostPid), rssBytes(theirs.hostPid)];
+        const pids = [ours.hostPid, theirs.hostPid, processExporter.hostPid];
+        const idle = await idleCpuPercent(pids, IDLE_SECONDS);
+        const rssIdle = pids.map(rssBytes);
         const targets = [
           { url: oursUrl, pid: ours.hostPid },
           { url: theirsUrl, pid: theirs.hostPid },
+          { url: processUrl, pid: processExporter.hostPid },
         ];
-        const [a, b] = await scrapeBoth(targets, scrapes);
-        const rssAfter = [rssBytes(ours.hostPid), rssBytes(theirs.hostPid)];
-        const m: Measured[] = [
-          { ...a!, rssIdle: rssIdle[0]!, rssAfter: rssAfter[0]!, idleCpuPercent: idle[0]! },
-          { ...b!, rssIdle: rssIdle[1]!, rssAfter: rssAfter[1]!, idleCpuPercent: idle[1]! },
-        ];
-        const pids = (await readFile_(`${pod.cgroupDir('app', 'pids')}/cgroup.procs`))
+        const measured = await scrapeBoth(targets, scrapes);
+        const rssAfter = pids.map(rssBytes);
+        const m: Measured[] = measured.map((x, i) => ({
+          ...x,
+          rssIdle: rssIdle[i]!,
+          rssAfter: rssAfter[i]!,
+          idleCpuPercent: idle[i]!,
+        }));
+        const appPids = (await readFile_(`${pod.cgroupDir('app', 'pids')}/cgroup.procs`))
           .split('\n')
           .filter(Boolean)
           .map(Number);
@@ -277,11 +319,13 @@ export async function run(argv: string[]): Promise<void> {
         }
         const unified = pod.cgroupDir('app', 'unified');
         if (unified) location.unified = unified;
-        const floor = await rawFloor(pids, location, Math.max(100, Math.min(scrapes, 1000)));
+        const floor = await rawFloor(appPids, location, Math.max(100, Math.min(scrapes, 1000)));
         rows.push(
           `| ${n} | sidecar-monitor | ${m[0]!.p50.toFixed(2)} | ${m[0]!.p99.toFixed(2)} | ${m[0]!.cpuPer1000.toFixed(2)} | ${mb(m[0]!.rssIdle)} | ${mb(m[0]!.rssAfter)} | ${m[0]!.idleCpuPercent.toFixed(2)} | ${(m[0]!.bytes / 1024).toFixed(1)} |`,
           `| ${n} | node_exporter | ${m[1]!.p50.toFixed(2)} | ${m[1]!.p99.toFixed(2)} | ${m[1]!.cpuPer1000.toFixed(2)} | ${mb(m[1]!.rssIdle)} | ${mb(m[1]!.rssAfter)} | ${m[1]!.idleCpuPercent.toFixed(2)} | ${(m[1]!.bytes / 1024).toFixed(1)} |`,
-          `| ${n} | ratio | ${ratio(m[0]!.p50, m[1]!.p50)} | ${ratio(m[0]!.p99, m[1]!.p99)} | ${ratio(m[0]!.cpuPer1000, m[1]!.cpuPer1000)} | ${ratio(m[0]!.rssIdle, m[1]!.rssIdle)} | ${ratio(m[0]!.rssAfter, m[1]!.rssAfter)} | | |`,
+          `| ${n} | ratio to node_exporter | ${ratio(m[0]!.p50, m[1]!.p50)} | ${ratio(m[0]!.p99, m[1]!.p99)} | ${ratio(m[0]!.cpuPer1000, m[1]!.cpuPer1000)} | ${ratio(m[0]!.rssIdle, m[1]!.rssIdle)} | ${ratio(m[0]!.rssAfter, m[1]!.rssAfter)} | | |`,
+          `| ${n} | process-exporter | ${m[2]!.p50.toFixed(2)} | ${m[2]!.p99.toFixed(2)} | ${m[2]!.cpuPer1000.toFixed(2)} | ${mb(m[2]!.rssIdle)} | ${mb(m[2]!.rssAfter)} | ${m[2]!.idleCpuPercent.toFixed(2)} | ${(m[2]!.bytes / 1024).toFixed(1)} |`,
+          `| ${n} | ratio to process-exporter | ${ratio(m[0]!.p50, m[2]!.p50)} | ${ratio(m[0]!.p99, m[2]!.p99)} | ${ratio(m[0]!.cpuPer1000, m[2]!.cpuPer1000)} | ${ratio(m[0]!.rssIdle, m[2]!.rssIdle)} | ${ratio(m[0]!.rssAfter, m[2]!.rssAfter)} | | |`,
           `| ${n} | raw floor (${floor.files} files) | | | sync ${floor.syncMs.toFixed(2)} / async ${floor.asyncMs.toFixed(2)} | | | | |`,
         );
         if (n === 50 && long > scrapes) {
@@ -307,6 +351,14 @@ export async function run(argv: string[]): Promise<void> {
   console.log(
     '- raw floor: CPU ms per pass over the same files (readFileSync / fs.promises), in this process.',
   );
+  if (values.only !== 'compare') {
+    const rebuilt = await buildExporter();
+    try {
+      await runHostile(rebuilt.entry);
+    } finally {
+      await rebuilt.dispose();
+    }
+  }
 }
 
 function readFile_(path: string): Promise<string> {

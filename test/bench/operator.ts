@@ -9,7 +9,11 @@
 //  - reconcile duration p50/p99 (the operator's own histogram);
 //  - the operator's RSS with 1000 and with 5000 injected Deployments in its caches.
 //
-//   npm run bench -- operator [--sizes 100,1000] [--cache 5000] [--workers 4]
+//   npm run bench -- operator [--sizes 100,1000] [--cache 5000] [--workers 4] [--kube-api-qps Q]
+//
+// The operator runs with its own client-side rate limit (--kube-api-qps 20, burst 30 by
+// default, as controller-runtime); --kube-api-qps 0 measures it without one. The floor is
+// never throttled: it is the cost of the patches themselves.
 //
 // Not a test: numbers on a shared 2-core machine are noisy; the README records a run.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -200,6 +204,7 @@ async function startOperator(
   kubeconfig: string,
   namespace: string,
   workers: number,
+  extraArgs: readonly string[],
 ): Promise<Operator> {
   const child = spawn(
     process.execPath,
@@ -221,6 +226,7 @@ async function startOperator(
       '127.0.0.1:0',
       '--log-level',
       'info',
+      ...extraArgs,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -316,8 +322,11 @@ export async function run(args: string[]): Promise<void> {
       sizes: { type: 'string', default: '100,1000' },
       cache: { type: 'string', default: '5000' },
       workers: { type: 'string', default: '4' },
+      'kube-api-qps': { type: 'string' },
     },
   });
+  const qps = values['kube-api-qps'];
+  const operatorArgs = qps === undefined ? [] : ['--kube-api-qps', qps];
   const sizes = values.sizes.split(',').map(Number);
   const cacheSize = Number(values.cache);
   const workers = Number(values.workers);
@@ -373,7 +382,13 @@ export async function run(args: string[]): Promise<void> {
       const sequential = await floor(client, `floor-${n}`, 1);
       await restore(client, `floor-${n}`);
       const parallel = await floor(client, `floor-${n}`, workers);
-      const op = await startOperator(build.entry, cp.kubeconfigPath, `op-${n}`, workers);
+      const op = await startOperator(
+        build.entry,
+        cp.kubeconfigPath,
+        `op-${n}`,
+        workers,
+        operatorArgs,
+      );
       const took = await injectAll(client, `op-${n}`, n);
       const text = await (await fetch(`${op.url}/metrics`)).text();
       const p50 = quantile(
@@ -389,6 +404,16 @@ export async function run(args: string[]): Promise<void> {
         0.99,
       );
       rss.push([n, rssBytes(op.child.pid!)]);
+      const codes = new Map<string, number>();
+      for (const m of text.matchAll(
+        /^sidecar_monitor_operator_api_requests_total\{([^}]*)\} (\S+)$/gm,
+      )) {
+        const code = /code="([^"]+)"/.exec(m[1] ?? '')?.[1] ?? '?';
+        codes.set(code, (codes.get(code) ?? 0) + Number(m[2]));
+      }
+      console.error(
+        `[bench operator] N=${n}: operator API requests by code: ${[...codes].map(([c, k]) => `${c}: ${k}`).join(', ')}`,
+      );
       await op.stop();
       rows.push(
         `| ${n} | ${s(sequential)} | ${s(parallel)} | ${s(took)} | ${(took / sequential).toFixed(2)}× | ${(took / parallel).toFixed(2)}× | ${ms(p50)} | ${ms(p99)} |`,
@@ -400,7 +425,7 @@ export async function run(args: string[]): Promise<void> {
 
     console.error(`[bench operator] RSS: creating ${cacheSize} Deployments`);
     await createNamespace(client, 'cache', cacheSize);
-    const op = await startOperator(build.entry, cp.kubeconfigPath, 'cache', workers);
+    const op = await startOperator(build.entry, cp.kubeconfigPath, 'cache', workers, operatorArgs);
     await injectAll(client, 'cache', cacheSize);
     await sleep(10_000);
     rss.push([cacheSize, rssBytes(op.child.pid!)]);
@@ -408,7 +433,7 @@ export async function run(args: string[]): Promise<void> {
     client.close();
 
     console.log(
-      `Operator vs floor (same SSA patches, same client; ${workers} workers; rollout limits off)\n`,
+      `Operator vs floor (same SSA patches, same client; ${workers} workers; rollout limits off; operator --kube-api-qps ${qps ?? 'default (20)'})\n`,
     );
     console.log(
       `| Deployments | floor, plain loop | floor, ${workers} in flight | operator: monitor → status says all injected | ratio to plain loop | ratio to ${workers} in flight | reconcile p50 | reconcile p99 |`,

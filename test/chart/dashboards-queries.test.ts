@@ -7,8 +7,11 @@
 // The scene: the chart installed, its operator (run from the installed Deployment under the
 // chart's ServiceAccount) injecting a monitored Deployment; two pods of that Deployment
 // simulated on this machine: one healthy but CPU-throttled with one failing probe, one whose
-// app runs as another user (so the exporter is degraded); and one API server restart, so
-// the operator has informer failures to show.
+// app runs as another user (so the exporter is degraded); a gRPC health service (a real one,
+// @grpc/grpc-js) that both pods probe, SERVING for one service name and NOT_SERVING for
+// another; and one API server restart, so the operator has informer failures to show.
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DASHBOARDS } from '../../charts/sidecar-monitor/dashboards/index.ts';
 import type { ClassicDashboard } from '../../charts/sidecar-monitor/dashboards/layout.ts';
@@ -47,7 +50,7 @@ const POD_NAMES = ['web-5d8f7c9b6-h4k2p', 'web-5d8f7c9b6-m9t3z'] as const;
 const RATE_INTERVAL = '20s';
 const RANGE_SECONDS = 60;
 
-function exporterConfig(namespace: string, port: number): ExporterConfig {
+function exporterConfig(namespace: string, port: number, grpcPort: number): ExporterConfig {
   const probe = { source: 'readinessProbe' as const, intervalSeconds: 1, timeoutSeconds: 1 };
   return {
     version: 1,
@@ -69,6 +72,28 @@ function exporterConfig(namespace: string, port: number): ExporterConfig {
         path: '/healthz',
         scheme: 'HTTP',
         headers: [],
+        insecureSkipVerify: false,
+      },
+      // gRPC health checks of the same pod, as derived from a grpc probe: one passing, one
+      // failing with a gRPC reason.
+      {
+        ...probe,
+        type: 'grpc',
+        name: 'grpc-readiness',
+        container: 'app',
+        port: grpcPort,
+        service: '',
+        tls: false,
+        insecureSkipVerify: false,
+      },
+      {
+        ...probe,
+        source: 'monitor',
+        type: 'grpc',
+        name: 'grpc-cart',
+        port: grpcPort,
+        service: 'shop.Cart',
+        tls: false,
         insecureSkipVerify: false,
       },
       // A monitor endpoint the app does not serve: failures with a reason and a status code.
@@ -117,8 +142,16 @@ let appNs: TestNamespace;
 let operator: OperatorProcess | undefined;
 const pods: MonitoredPod[] = [];
 let prometheus: Prometheus | undefined;
+const grpcServer = new grpc.Server();
 
 beforeAll(async () => {
+  new HealthImplementation({ '': 'SERVING', 'shop.Cart': 'NOT_SERVING' }).addToServer(grpcServer);
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => {
+      if (e) reject(e);
+      else resolve(p);
+    });
+  });
   releaseNs = await cluster.namespace('smon-dash');
   appNs = await cluster.namespace('shop');
   // A lease that outlives the API server restart below (the default renewDeadline of 10 s
@@ -179,12 +212,15 @@ beforeAll(async () => {
   );
 
   // The two pods of the workload, simulated here: the app, and the exporter as injected.
+  // In the cgroup v2 layout (a private cgroup namespace showing the container's own
+  // cgroup2 directory), so that the pressure panels, cgroup v2 only, have data too.
   for (const appUid of [APP_UID, OTHER_UID]) {
     const pod = await startMonitoredPod({
+      cgroupNamespace: 'private',
       appUid,
       exporterUid: APP_UID,
       appLimits: { memoryBytes: 512 * MIB, cpuCores: 0.2, pids: 200 },
-      config: (port) => exporterConfig(appNs.name, port),
+      config: (port) => exporterConfig(appNs.name, port, grpcPort),
     });
     pods.push(pod);
     // Half a core against a limit of 0.2: throttled. 64 MiB held: a working set to show.
@@ -246,6 +282,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await prometheus?.stop();
   await Promise.all(pods.map((p) => p.stop()));
+  grpcServer.forceShutdown();
   await operator?.stop();
   await cluster.helm(['uninstall', RELEASE, '-n', releaseNs.name], { allowFailure: true });
   await releaseNamespaces(cluster, [appNs.name]);
@@ -327,6 +364,9 @@ describe('the scene', () => {
     expect(degraded.map((s) => s.metric.pod)).toContain(POD_NAMES[1]);
     const reasons = await prom.instant(`sum by (reason) (${METRICS.probeFailures.name})`);
     expect(reasons.map((s) => s.metric.reason)).toContain('bad_status');
+    expect(reasons.map((s) => s.metric.reason)).toContain('not_serving');
+    const types = await prom.instant(`count by (type) (${METRICS.probeInfo.name})`);
+    expect(types.map((s) => s.metric.type).sort()).toEqual(['grpc', 'http']);
     const throttled = await prom.instant(
       `rate(${METRICS.containerCpuCfsThrottledPeriods.name}{pod="${POD_NAMES[0]}"}[${RATE_INTERVAL}]) > 0`,
     );

@@ -374,6 +374,21 @@ describe('the images, built from the Dockerfile and run as a runtime runs them',
     expect(get('/healthz')).toBe('200 ok');
     expect(get('/work?cpu_ms=5')).toMatch(/^200 \{"latencyMs":0\}$/);
     expect(get('/hold?mb=2')).toMatch(/^200 \{"heldMiB":2,/);
+    // /spawn's children are the image's own `sleep` (the runtime base has none), same uid.
+    expect(get('/spawn?n=3')).toMatch(/^200 \{.*"children":3,/);
+    const sleeping = await until(
+      'three sleep children',
+      () => {
+        const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ');
+        const argv0 = kids.map((k) => readFileSync(`/proc/${k}/cmdline`, 'utf8').split('\0')[0]);
+        return Promise.resolve(argv0.filter((a) => a === 'sleep').length === 3 ? kids : undefined);
+      },
+      app.log,
+    );
+    for (const kid of sleeping) {
+      expect(readFileSync(`/proc/${kid}/status`, 'utf8')).toMatch(/^Uid:\s+1000680000\s/m);
+    }
+    expect(get('/unspawn')).toMatch(/^200 \{.*"children":0,/);
     expect(app.log()).toMatch(/"event":"listening","port":8080/);
     app.child.kill('SIGTERM');
     expect(await exited(app.child)).toBe(0);

@@ -323,7 +323,7 @@ describe('helm uninstall first, then `sidecar-monitor cleanup` (the README comma
   });
 
   it('`sidecar-monitor cleanup` restores the workload and frees the monitor to be deleted', async () => {
-    const r = spawnSync(process.execPath, [CLI, 'cleanup'], {
+    const r = spawnSync(process.execPath, [CLI, 'cleanup', '--yes'], {
       encoding: 'utf8',
       env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath },
       timeout: 120_000,

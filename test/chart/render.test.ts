@@ -13,8 +13,13 @@ import {
   OPT_OUT_LABEL,
   OPT_OUT_VALUE,
 } from '../../operator/api/constants.ts';
-import { FlagError, parseOperatorFlags } from '../../operator/flags.ts';
-import { testCluster, type KubeObject, type TestNamespace } from '../cluster/harness.ts';
+import { FlagError, parseOperatorFlags } from '../../operator/cli/flags.ts';
+import {
+  parseObjects,
+  testCluster,
+  type KubeObject,
+  type TestNamespace,
+} from '../cluster/harness.ts';
 import { promtool } from '../unit/alerts/promtool.ts';
 import {
   CHART_DIR,
@@ -168,6 +173,21 @@ describe('helm lint --strict', () => {
     );
     expect(r.stdout).toContain('0 chart(s) failed');
     expect(r.code).toBe(0);
+  });
+});
+
+describe('helm template offline', () => {
+  // GitOps pipelines render without a cluster: helm then assumes the Kubernetes version it
+  // was built for, and the chart's kubeVersion constraint must accept it (a helm built
+  // without its version ldflags assumes v1.20.0 and fails here).
+  it('renders without --kube-version, assuming the Kubernetes version helm was built for', async () => {
+    const r = await cluster.helm(['template', 'x', CHART_DIR, '--namespace', 'x'], {
+      allowFailure: true,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const objects = parseObjects(r.stdout, 'helm template');
+    expect(objects.some((o) => o.kind === 'Deployment')).toBe(true);
   });
 });
 

@@ -61,8 +61,8 @@ helm_kube_version() {
   chart=$(mktemp -d)
   printf 'apiVersion: v2\nname: probe\nversion: 0.0.0\n' >"$chart/Chart.yaml"
   mkdir "$chart/templates"
-  printf '{{ .Capabilities.KubeVersion.Version }}\n' >"$chart/templates/version.txt"
-  "$BIN/helm" template "$chart" 2>/dev/null | tail -1
+  printf 'kind: ConfigMap\nversion: {{ .Capabilities.KubeVersion.Version }}\n' >"$chart/templates/version.yaml"
+  "$BIN/helm" template "$chart" 2>/dev/null | sed -n 's/^version: //p'
   rm -rf "$chart"
 }
 kwok_ok() {

@@ -82,14 +82,15 @@ function sweepStaleDirs(root: string, logger: Logger): void {
     } catch {
       continue; // being created right now, or not ours to judge
     }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
       logger.warn({ dir, owner }, 'removing a cluster directory left by a dead test run');
       rmSync(dir, { recursive: true, force: true });
     }
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether a process exists (EPERM: it does, owned by someone else). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

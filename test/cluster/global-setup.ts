@@ -7,13 +7,12 @@
 // every component and removes the directory synchronously; when this process is killed
 // outright, the kernel kills the components (parent-death signal) and the next start
 // sweeps the directory.
-import path from 'node:path';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { resolveBinaries } from './binaries.ts';
-import { PROVIDE_KEY, type ClusterInfo } from './cluster-info.ts';
 import { startControlEndpoint } from './control-server.ts';
 import { startControlPlane } from './control-plane.ts';
+import { provideCluster } from './provide.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const logger = pino(
@@ -40,32 +39,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   }
 
-  // Anything a test starts (kubectl, helm, the operator) talks to this cluster, never to
-  // whatever cluster the person running the tests has configured; discovery caches go
-  // with the cluster instead of piling up in ~/.kube/cache (a new port every run).
-  const previous = { KUBECONFIG: process.env.KUBECONFIG, KUBECACHEDIR: process.env.KUBECACHEDIR };
-  process.env.KUBECONFIG = cluster.kubeconfigPath;
-  process.env.KUBECACHEDIR = path.join(cluster.dir, 'kube-cache');
-
-  const info: ClusterInfo = {
-    kubeconfigPath: cluster.kubeconfigPath,
-    server: cluster.server,
-    kubeVersion: cluster.kubeVersion,
-    binarySource: binaries.source,
-    binaries: binaries.paths,
-    dir: cluster.dir,
-    components: cluster.components,
-    fakeNodes: cluster.fakeNodes,
-    timings: cluster.timings,
-    control: { url: endpoint.url, token: endpoint.token },
-  };
-  project.provide(PROVIDE_KEY, info);
+  const restore = provideCluster(project, cluster, binaries, endpoint);
 
   return async () => {
-    for (const [name, value] of Object.entries(previous)) {
-      if (value === undefined) Reflect.deleteProperty(process.env, name);
-      else process.env[name] = value;
-    }
+    restore();
     await endpoint.close();
     await cluster.stop();
     process.off('exit', destroyNow);

@@ -2,7 +2,7 @@
  * The test-side API of the shared control plane (started once by ./global-setup.ts for
  * the `cluster` vitest project: test/cluster, test/operator, test/chart).
  *
- *   import { testCluster } from '../cluster/harness.ts';
+ *   import { testCluster } from './harness.ts';
  *   const cluster = testCluster();
  *
  *   test('...', async () => {

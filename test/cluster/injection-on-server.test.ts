@@ -50,6 +50,8 @@ afterAll(async () => {
 
 const REPO = path.resolve(import.meta.dirname, '..', '..');
 const FIXTURES = path.resolve(REPO, '..', 'shared', 'fixtures', 'workloads');
+/** Ours, with the probe forms the derivation recognises (gRPC, grpc_health_probe, curl, wget). */
+const PROBE_FIXTURES = path.resolve(REPO, 'test', 'fixtures', 'workloads');
 const NODE = path.join(REPO, 'node_modules', '.bin', 'node');
 const IMAGE = 'ghcr.io/sidecar-monitor/sidecar-monitor:v0.1.0';
 const MONITOR_NAME = 'every-workload';
@@ -94,11 +96,15 @@ function objectDocument(text: string, source: string): Document {
 }
 
 function loadFixtures(): Fixture[] {
-  const raw = readdirSync(FIXTURES)
-    .filter((f) => f.endsWith('.yaml'))
-    .sort()
-    .map((file) => {
-      const text = readFileSync(path.join(FIXTURES, file), 'utf8');
+  const raw = [FIXTURES, PROBE_FIXTURES]
+    .flatMap((dir) =>
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+        .map((file) => ({ dir, file })),
+    )
+    .map(({ dir, file }) => {
+      const text = readFileSync(path.join(dir, file), 'utf8');
       const object = objectDocument(text, file).toJS() as Workload;
       return { file, text, kind: object.kind ?? '', name: object.metadata?.name ?? '' };
     });

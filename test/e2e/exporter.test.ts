@@ -13,6 +13,7 @@ import {
   containerStatus,
   EXPORTER_PORT,
   httpGet,
+  installChart,
   readyPods,
   realNode,
   SAMPLE_APP_PORT,
@@ -58,40 +59,15 @@ const injected = (pod: KubeObject): boolean =>
 
 describe('the chart and the exporter on a real node', () => {
   let ns: TestNamespace;
+  let uninstall: () => Promise<void>;
 
   beforeAll(async () => {
-    const values = path.join(cluster.info.dir, 'e2e-values.yaml');
-    writeFileSync(
-      values,
-      [
-        'image:',
-        '  repository: localhost/sidecar-monitor',
-        '  tag: dev',
-        '  pullPolicy: Never',
-        'replicaCount: 2',
-      ].join('\n'),
-    );
-    await cluster.helm(
-      [
-        'install',
-        'smon',
-        'charts/sidecar-monitor',
-        '-n',
-        OPERATOR_NS,
-        '--create-namespace',
-        '-f',
-        values,
-        '--wait',
-        '--timeout',
-        '180s',
-      ],
-      { timeoutMs: 200_000 },
-    );
+    uninstall = await installChart(cluster, 'smon', OPERATOR_NS, ['replicaCount=2']);
     ns = await cluster.namespace('e2e');
   });
   afterAll(async () => {
     await ns.delete();
-    await cluster.helm(['uninstall', 'smon', '-n', OPERATOR_NS, '--wait'], { allowFailure: true });
+    await uninstall();
   });
 
   test('the operator runs from the image as two real pods, Ready through its probes, one leading', async () => {

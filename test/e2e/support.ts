@@ -7,6 +7,38 @@ import type { KubeObject, TestCluster } from '../cluster/harness.ts';
 export const SAMPLE_APP_PORT = 8080;
 export const EXPORTER_PORT = 9477;
 
+/**
+ * `helm install` of the chart with the image built from this checkout, as a user installs
+ * it (the operator's real pods, Ready through their probes); the result uninstalls it.
+ */
+export async function installChart(
+  cluster: TestCluster,
+  release: string,
+  namespace: string,
+  values: readonly string[] = [],
+): Promise<() => Promise<void>> {
+  await cluster.helm(
+    [
+      'install',
+      release,
+      'charts/sidecar-monitor',
+      '-n',
+      namespace,
+      '--create-namespace',
+      '--set',
+      'image.repository=localhost/sidecar-monitor,image.tag=dev,image.pullPolicy=Never',
+      ...values.flatMap((v) => ['--set', v]),
+      '--wait',
+      '--timeout',
+      '180s',
+    ],
+    { timeoutMs: 200_000 },
+  );
+  return async () => {
+    await cluster.helm(['uninstall', release, '-n', namespace, '--wait'], { allowFailure: true });
+  };
+}
+
 export function realNode(info: ClusterInfo): RealNodeInfo {
   if (info.realNode === undefined) throw new Error('no real node: run in the e2e project');
   return info.realNode;

@@ -3,6 +3,9 @@
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
@@ -101,7 +104,7 @@ describe('startup errors', () => {
       ],
     };
     await failsWith(
-      ['--listen', '127.0.0.1:0'],
+      ['--listen', '127.0.0.1:9'],
       { SIDECAR_MONITOR_CONFIG: JSON.stringify(config) },
       2,
       /probes\[0\]\.headers\[0\]: environment variable PROBE_TOKEN is not set/,
@@ -121,9 +124,13 @@ describe('startup errors', () => {
 });
 
 describe('running', () => {
-  it('an unreadable /proc is a failed collector, not a crash; the output stays valid', async () => {
-    const exporter = await startExporter(['--proc-root', '/nonexistent-proc', '--pid', '1']);
+  it('a /proc that becomes unreadable is a failed collector, not a crash; the output stays valid', async () => {
+    // A proc root that passes the start check (it has procfs' stat) and then goes away.
+    const root = await mkdtemp(join(tmpdir(), 'proc-root-'));
+    await copyFile('/proc/stat', join(root, 'stat'));
+    const exporter = await startExporter(['--proc-root', root, '--pid', '1']);
     try {
+      await rm(root, { recursive: true, force: true });
       const m = await scrape(`${exporter.address}/metrics`);
       expect(m.value(METRICS.scrapeCollectorSuccess.name, { collector: 'discovery' })).toBe(0);
       expect(m.all(METRICS.containerProcesses.name)).toEqual([]);
@@ -133,6 +140,7 @@ describe('running', () => {
       expect((await fetch(`${exporter.address}/readyz`)).status).toBe(200);
     } finally {
       expect(await exporter.stop()).toBe(0);
+      await rm(root, { recursive: true, force: true });
     }
   });
 

@@ -9,6 +9,7 @@ import { buildExporter, type ExporterBuild } from './helpers/build.ts';
 import { scrape } from './helpers/metrics.ts';
 import { APP_UID, eventually } from './helpers/pod.ts';
 import { rssBytes } from './helpers/process.ts';
+import { freePort } from './helpers/prometheus.ts';
 import {
   createSimulatedPod,
   type PodProcess,
@@ -39,7 +40,7 @@ beforeAll(async () => {
     name: 'sidecar-monitor-exporter',
     uid: APP_UID,
     gid: APP_UID,
-    command: ['node', build.entry, 'exporter', '--listen', '127.0.0.1:0'],
+    command: ['node', build.entry, 'exporter', '--listen', `127.0.0.1:${await freePort()}`],
   });
   url = `${(await exporter.waitFor(/"address":"(http:[^"]+)"/))[1]}/metrics`;
 });

@@ -19,6 +19,10 @@ describe('exporter in a pod, same uid as the app', () => {
   let p: MonitoredPod;
   beforeAll(async () => {
     p = await startMonitoredPod({
+      // The cgroup v2 layout (a private cgroup namespace over the container's own cgroup2
+      // directory): every family, PSI included, has a value there. On this v1 host runc
+      // mounts no cgroup2 in the container (test/e2e/simulated-vs-real.test.ts).
+      cgroupNamespace: 'private',
       appLimits: { memoryBytes: 1024 * MIB, pids: 500 },
       config: (port) => ({
         version: 1,

@@ -50,6 +50,7 @@ describe('one probe attempt against each misbehaving server', () => {
     ['reset', 'reset'],
     ['badStatus', 'bad_status'],
     ['tls', 'tls'],
+    ['endlessContinue', 'protocol'],
   ] as const)('%s → %s', async (name, reason) => {
     const probe = http(name);
     const start = now();
@@ -129,6 +130,7 @@ describe('the exporter with every misbehaving probe at once', () => {
     'reset',
     'badStatus',
     'tls',
+    'endlessContinue',
   ];
   beforeAll(async () => {
     const probes: ProbeConfig[] = cases.map((c) =>
@@ -171,6 +173,7 @@ describe('the exporter with every misbehaving probe at once', () => {
       reset: 'reset',
       'bad-status': 'bad_status',
       tls: 'tls',
+      'endless-continue': 'protocol',
     };
     for (const [probe, reason] of Object.entries(reasons)) {
       expect(m.value(METRICS.probeFailures.name, { probe, reason }), probe).toBeGreaterThanOrEqual(

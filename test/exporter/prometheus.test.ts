@@ -17,6 +17,10 @@ let prometheus: PrometheusServer;
 
 beforeAll(async () => {
   p = await startMonitoredPod({
+    // The cgroup v2 layout (a private cgroup namespace over the container's own cgroup2
+    // directory): every family, PSI included, has a value there. On this v1 host runc
+    // mounts no cgroup2 in the container (test/e2e/simulated-vs-real.test.ts).
+    cgroupNamespace: 'private',
     appLimits: { memoryBytes: 512 * MIB, cpuCores: 1.5, pids: 200 },
     config: (port) => ({
       version: 1,

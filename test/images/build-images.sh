@@ -95,6 +95,7 @@ rootfs="$CACHE/rootfs-$rootfs_key"
 if [ ! -f "$rootfs/.complete" ]; then
   log "debootstrap $SUITE (minbase) from $(mirror)"
   rm -rf "$rootfs" "$rootfs.tmp"
+  mkdir -p "$CACHE/debs"
   debootstrap --variant=minbase --include=ca-certificates,tzdata,netbase --arch="$ARCH" \
     --cache-dir="$CACHE/debs" "$SUITE" "$rootfs.tmp" "$(mirror)" >"$work/debootstrap.log" 2>&1 ||
     { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed"; }
@@ -218,8 +219,6 @@ if [ ! -s "$SM_OUT" ] || [ ! -s "$APP_OUT" ]; then
   bud -t localhost/sidecar-monitor:dev
   export_image localhost/sample-app:dev "$APP_OUT"
   export_image localhost/sidecar-monitor:dev "$SM_OUT"
-  find "$OUT_DIR" -maxdepth 1 \( -name 'sidecar-monitor-*.tar' -o -name 'sample-app-*.tar' \) \
-    ! -name "*-$CONTEXT_KEY.tar" -delete
 fi
 
 # --- pause -----------------------------------------------------------------------------------
@@ -234,6 +233,25 @@ if [ ! -s "$PAUSE_OUT" ]; then
     --created-by "test/images/build-images.sh (Kubernetes build/pause/linux/pause.c)" "$c"
   bh commit --quiet "$c" localhost/pause:3.10 >/dev/null
   export_image localhost/pause:3.10 "$PAUSE_OUT"
-  find "$OUT_DIR" -maxdepth 1 -name 'pause-*.tar' ! -name "pause-$PAUSE_KEY.tar" -delete
+fi
+# --- bounded cache ---------------------------------------------------------------------------
+
+# The three newest archives of each image stay (other checkouts sharing this cache, e.g. git
+# worktrees, may be about to import theirs); base images and root filesystems of older inputs
+# go; the layer cache (what makes a rebuild after a source change take seconds) is pruned
+# only past MAX_STORAGE_MB.
+for image in sidecar-monitor sample-app pause; do
+  find "$OUT_DIR" -maxdepth 1 -name "$image-*.tar" -printf '%T@ %p\n' | sort -rn | tail -n +4 |
+    cut -d' ' -f2- | xargs -r rm -f
+done
+for old in "$CACHE"/rootfs-*; do
+  [ "$old" = "$rootfs" ] || rm -rf "$old"
+done
+bh images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/sidecar-monitor-base/' |
+  grep -vxF -e "$build_base" -e "$runtime_base" | xargs -r buildah --root "$CACHE/storage" \
+  --runroot "$CACHE/run" --storage-driver overlay rmi >/dev/null || true
+if [ "$(du -sm "$CACHE/storage" | cut -f1)" -gt "${MAX_STORAGE_MB:-4096}" ]; then
+  log "pruning buildah's layer cache (over ${MAX_STORAGE_MB:-4096} MB)"
+  bh rmi --prune >/dev/null || true
 fi
 log "done"

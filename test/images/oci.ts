@@ -123,8 +123,10 @@ mkdir "$root/dev/.setpriv"
 cp /usr/bin/setpriv "$root/dev/.setpriv/"
 ldd /usr/bin/setpriv | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | xargs -r cp -t "$root/dev/.setpriv/"
 if [ "$net" = 1 ]; then ip link set lo up; fi
+# The image's own dynamic loader, whatever the architecture (node's ELF interpreter).
+loader="$(readelf -l "$root/nodejs/bin/node" | sed -n 's/.*program interpreter: \(.*\)]$/\1/p')"
 mount -o remount,bind,ro "$root"
-exec unshare --root="$root" --wd="$wd" /lib64/ld-linux-x86-64.so.2 --library-path /dev/.setpriv \
+exec unshare --root="$root" --wd="$wd" "$loader" --library-path /dev/.setpriv \
   /dev/.setpriv/setpriv --reuid="$uid" --regid="$gid" --clear-groups \
   --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 `;

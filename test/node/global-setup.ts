@@ -5,12 +5,11 @@
 //
 // Teardown stops everything and fails the run if the host is not as it was found
 // (sysctls, netfilter tables, links, mounts, cgroups, fixed paths).
-import path from 'node:path';
 import pino from 'pino';
 import type { TestProject } from 'vitest/node';
 import { resolveBinaries } from '../cluster/binaries.ts';
-import { PROVIDE_KEY, type ClusterInfo } from '../cluster/cluster-info.ts';
 import { startControlEndpoint } from '../cluster/control-server.ts';
+import { provideCluster } from '../cluster/provide.ts';
 import { buildImages } from '../images/build.ts';
 import { nodeImages, NODE_IMAGES } from './images.ts';
 import { resolveStackBinaries } from '../stack/binaries.ts';
@@ -55,21 +54,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   }
 
-  const previous = { KUBECONFIG: process.env.KUBECONFIG, KUBECACHEDIR: process.env.KUBECACHEDIR };
-  process.env.KUBECONFIG = cluster.kubeconfigPath;
-  process.env.KUBECACHEDIR = path.join(cluster.dir, 'kube-cache');
-
-  const info: ClusterInfo = {
-    kubeconfigPath: cluster.kubeconfigPath,
-    server: cluster.server,
-    kubeVersion: cluster.kubeVersion,
-    binarySource: binaries.source,
-    binaries: binaries.paths,
-    dir: cluster.dir,
-    components: cluster.components,
-    fakeNodes: cluster.fakeNodes,
-    timings: cluster.timings,
-    control: { url: endpoint.url, token: endpoint.token },
+  const restore = provideCluster(project, cluster, binaries, endpoint, {
     realNode: {
       name: node.nodeName,
       dir: node.nodeDir,
@@ -81,14 +66,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       images: { ...NODE_IMAGES, ...STACK_IMAGES },
     },
     stack,
-  };
-  project.provide(PROVIDE_KEY, info);
+  });
 
   return async () => {
-    for (const [name, value] of Object.entries(previous)) {
-      if (value === undefined) Reflect.deleteProperty(process.env, name);
-      else process.env[name] = value;
-    }
+    restore();
     await endpoint.close();
     const diff = await node.stop();
     process.off('exit', destroyNow);

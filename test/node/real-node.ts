@@ -23,6 +23,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from 'pino';
 import type { Binaries } from '../cluster/binaries.ts';
+import { processAlive } from '../cluster/cluster-dir.ts';
 import { startComponent, supportsParentDeathSignal, type Component } from '../cluster/component.ts';
 import { startControlPlane, type ControlPlane } from '../cluster/control-plane.ts';
 import { nodesReady } from '../cluster/fake-nodes.ts';
@@ -444,7 +445,7 @@ async function acquireNodeLock(logger: Logger, timeoutMs: number): Promise<() =>
     } catch {
       // being written this instant
     }
-    if (Number.isInteger(owner) && owner > 0 && !alive(owner)) {
+    if (Number.isInteger(owner) && owner > 0 && !processAlive(owner)) {
       rmSync(LOCK_DIR, { recursive: true, force: true });
       continue;
     }
@@ -471,18 +472,9 @@ function sweepStaleNodes(logger: Logger): void {
     } catch {
       continue; // being created right now, or not ours
     }
-    if (alive(record.owner)) continue;
+    if (processAlive(record.owner)) continue;
     logger.warn({ nodeDir, owner: record.owner }, 'cleaning up after a node left by a dead run');
     cleanupNode(nodeDir, record, logger);
     finishCleanup(nodeDir, record, before, logger);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

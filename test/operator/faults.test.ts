@@ -4,24 +4,23 @@ import pino from 'pino';
 import { describe, expect, test } from 'vitest';
 import { DEFAULT_EXPORTER_RESOURCES } from '../../operator/api/constants.ts';
 import type { WorkloadKind } from '../../operator/api/v1alpha1.ts';
-import { KeyedBackoff } from '../../operator/backoff.ts';
-import { systemClock } from '../../operator/clock.ts';
-import { ClusterFacts, type NodeInfo, trimNode } from '../../operator/controller/facts.ts';
+import { KeyedBackoff } from '../../operator/runtime/backoff.ts';
+import { systemClock } from '../../operator/runtime/clock.ts';
+import { ClusterFacts } from '../../operator/controller/facts.ts';
 import { workloadKey } from '../../operator/controller/keys.ts';
 import { type Monitor, MONITOR_RESOURCE } from '../../operator/controller/monitors.ts';
 import { NamespaceStatus } from '../../operator/controller/namespaces.ts';
 import { ControllerState } from '../../operator/controller/state.ts';
 import { RESOURCE_OF_KIND, WorkloadReconciler } from '../../operator/controller/workloads.ts';
-import { createEventRecorder } from '../../operator/events.ts';
+import { createEventRecorder } from '../../operator/controller/events.ts';
 import { KubeClient } from '../../operator/kube/client.ts';
 import { loadAccess } from '../../operator/kube/kubeconfig.ts';
 import { KubeApiError } from '../../operator/kube/errors.ts';
 import { InformerGroup } from '../../operator/kube/informer-group.ts';
 import { stripForCache } from '../../operator/kube/informer.ts';
-import { NODES } from '../../operator/kube/resources.ts';
-import { FINALIZER } from '../../operator/manager.ts';
-import { createMetrics } from '../../operator/metrics.ts';
-import { runWorkers, WorkQueue } from '../../operator/queue.ts';
+import { FINALIZER } from '../../operator/manager/manager.ts';
+import { createMetrics } from '../../operator/manager/metrics.ts';
+import { runWorkers, WorkQueue } from '../../operator/runtime/queue.ts';
 import { RolloutLimiter } from '../../operator/rollout/limiter.ts';
 import { testCluster } from '../cluster/harness.ts';
 import {
@@ -134,12 +133,7 @@ describe('an optimistic-concurrency conflict', () => {
       resource: MONITOR_RESOURCE,
       transform: (o) => o as Monitor,
     });
-    const nodes = new InformerGroup<NodeInfo>([], {
-      ...common,
-      resource: NODES,
-      transform: trimNode,
-    });
-    const informers = [monitors, nodes, ...kinds.map((k) => workloads[k])];
+    const informers = [monitors, ...kinds.map((k) => workloads[k])];
     const stop = new AbortController();
     const running = Promise.all(informers.map((i) => i.run(stop.signal)));
     try {
@@ -172,7 +166,6 @@ describe('an optimistic-concurrency conflict', () => {
           monitors,
           facts: new ClusterFacts({
             client,
-            nodes,
             serverVersion: { major: 1, minor: 35 },
             clock: systemClock,
             logger,

@@ -76,3 +76,62 @@ test('only the Lease holder writes; killing it hands over within the lease durat
   await three.waitForLog('taking the lease', (l) => l.msg === 'acquired the lease', 10_000);
   expect(Date.now() - stoppedAt).toBeLessThan(LEASE_MS);
 });
+
+test('a leader frozen past its renew deadline (SIGSTOP) sends nothing when it wakes: it steps down before writing', async () => {
+  // The frozen leader watches one namespace, its successor another: whatever the frozen
+  // one finds to do when it wakes is work nobody else would do, so any write would show.
+  await using mine = await cluster.namespace('frozen');
+  await using theirs = await cluster.namespace('successor');
+  const opts = { install: install(), args: timing };
+  await using frozen = await startOperator({
+    ...opts,
+    namespaces: [mine.name],
+    identity: 'frozen',
+  });
+  await using successor = await startOperator({
+    ...opts,
+    namespaces: [theirs.name],
+    identity: 'successor',
+    wait: 'ready',
+  });
+
+  process.kill(frozen.pid, 'SIGSTOP');
+  let resumed = false;
+  try {
+    await successor.waitForLog(
+      'taking the lease',
+      (l) => l.msg === 'acquired the lease',
+      LEASE_MS + 30_000,
+    );
+    // Work for the frozen leader piles up in its watch connections meanwhile.
+    await cluster.apply([
+      deployment(mine.name, 'web', { monitored: 'true' }),
+      monitor(mine.name, 'mon'),
+    ]);
+    await new Promise((r) => setTimeout(r, 2000));
+    process.kill(frozen.pid, 'SIGCONT');
+    resumed = true;
+  } finally {
+    if (!resumed) process.kill(frozen.pid, 'SIGCONT');
+  }
+
+  const exit = await frozen.exited;
+  // Nothing was written: no finalizer on the monitor, no injection, no field of ours.
+  const m = await cluster.get(ref('SidecarMonitor', mine.name, 'mon'));
+  expect(m.metadata.finalizers ?? []).toEqual([]);
+  expect(m.status).toBeUndefined();
+  const web = await cluster.get(ref('Deployment', mine.name, 'web'));
+  expect(injected(web)).toBe(false);
+  expect((web.metadata.managedFields ?? []).map((f) => f.manager)).not.toContain('sidecar-monitor');
+  const lease = (await cluster.get({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    namespace: install().namespace.name,
+    name: install().fullname,
+  })) as Lease;
+  expect(lease.spec?.holderIdentity).toBe('successor');
+  expect(exit.code).toBe(1);
+  expect(
+    frozen.logs.some((l) => l.msg === 'could not renew the lease in time; stopped leading'),
+  ).toBe(true);
+});

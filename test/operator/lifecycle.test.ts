@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, test } from 'vitest';
 import { testCluster } from '../cluster/harness.ts';
+import { type KubeObject } from '../cluster/harness.ts';
 import {
   condition,
   deployment,
@@ -13,6 +14,7 @@ import {
   ref,
   scoped,
   startOperator,
+  statefulSet,
   statusOf,
   templateOf,
   useOperatorInstall,
@@ -24,6 +26,41 @@ const install = useOperatorInstall(cluster);
 const managers = (o: { metadata: { managedFields?: { manager?: string }[] } }): string[] =>
   (o.metadata.managedFields ?? []).map((f) => f.manager ?? '');
 const FINALIZER = 'sidecarmonitor.io/cleanup';
+
+/**
+ * A StatefulSet whose pod can never start: its claim names a StorageClass nothing
+ * provisions, so the PVC stays Pending and so does the pod. Every rollout of it is stuck.
+ */
+function stuckStatefulSet(namespace: string, name: string): KubeObject {
+  const sts = statefulSet(namespace, name, { monitored: 'true' });
+  (sts.spec as Record<string, unknown>).volumeClaimTemplates = [
+    {
+      metadata: { name: 'data' },
+      spec: {
+        accessModes: ['ReadWriteOnce'],
+        storageClassName: 'nothing-provisions-this',
+        resources: { requests: { storage: '1Gi' } },
+      },
+    },
+  ];
+  return sts;
+}
+
+const workloadState = (o: KubeObject, name: string): string | undefined =>
+  statusOf(o).workloads?.find((w) => w.name === name)?.state;
+
+async function eventsOf(ns: string, kind: string, name: string): Promise<string[]> {
+  const events = await cluster.list({ apiVersion: 'v1', kind: 'Event', namespace: ns });
+  return events
+    .filter((e) => {
+      const about = (e as { involvedObject?: { kind?: string; name?: string } }).involvedObject;
+      return about?.kind === kind && about.name === name;
+    })
+    .map(
+      (e) =>
+        `${String((e as { reason?: string }).reason)}: ${String((e as { message?: string }).message)}`,
+    );
+}
 
 describe('deleting a monitor', () => {
   test('its finalizer removes every injection, then lets the monitor go', async () => {
@@ -53,6 +90,112 @@ describe('deleting a monitor', () => {
     ).toBe(true);
   });
 
+  test('always finishes: a removal that cannot roll out holds the others for at most its progress deadline, and status and Events say what is left', async () => {
+    await using s = await scoped(cluster, install(), 'delete-stuck');
+    const ns = s.ns.name;
+    const created = await cluster.apply([
+      deployment(ns, 'a', { monitored: 'true' }),
+      deployment(ns, 'b', { monitored: 'true' }),
+    ]);
+    const originals = new Map(created.map((d) => [d.metadata.name, templateOf(d)]));
+    const monRef = ref('SidecarMonitor', ns, 'mon');
+    await cluster.apply(
+      monitor(ns, 'mon', { rollout: { maxConcurrent: 1, progressDeadlineSeconds: 60 } }),
+    );
+    await cluster.waitForObject(
+      monRef,
+      (o) => statusOf(o).injectedWorkloads === 2 && condition(o, 'Ready')?.status === 'True',
+      { timeoutMs: 120_000 },
+    );
+    // The StatefulSet is injected and its rollout, stuck, holds the monitor's only slot.
+    const [db] = await cluster.apply(stuckStatefulSet(ns, 'db'));
+    originals.set('db', templateOf(db!));
+    await cluster.waitForObject(monRef, (o) => workloadState(o, 'db') === 'RollingOut');
+
+    await cluster.remove(monRef);
+    // While it waits, the status and an Event on the monitor say what is left and why.
+    const deleting = await cluster.waitForObject(monRef, (o) => {
+      const c = condition(o, 'Deleting');
+      return (
+        c?.status === 'True' &&
+        c.message.includes('Deployment/a') &&
+        c.message.includes('waiting for a rollout slot') &&
+        workloadState(o, 'db') === 'RollingOut'
+      );
+    });
+    expect(condition(deleting, 'Deleting')?.message).toContain(
+      'Restored, still rolling out: StatefulSet/db',
+    );
+    expect(condition(deleting, 'Ready')).toMatchObject({ status: 'False', reason: 'Deleting' });
+    expect(statusOf(deleting).workloads).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'a', state: 'Pending', reason: 'WaitingForRolloutSlot' }),
+        expect.objectContaining({ name: 'db', state: 'RollingOut' }),
+      ]),
+    );
+    const waiting = await cluster.waitFor('an Event saying what the deletion waits for', async () =>
+      (await eventsOf(ns, 'SidecarMonitor', 'mon')).find((e) =>
+        e.startsWith('WaitingForInjectionRemoval: '),
+      ),
+    );
+    expect(waiting).toContain('Deployment/b');
+
+    // The StatefulSet's removal passes its 60 s deadline, gives its slot back, and the
+    // Deployments follow: the monitor goes, every template restored exactly.
+    await cluster.waitForDeletion(monRef, { timeoutMs: 180_000 });
+    for (const [kind, name] of [
+      ['Deployment', 'a'],
+      ['Deployment', 'b'],
+      ['StatefulSet', 'db'],
+    ] as const) {
+      const w = await cluster.get(ref(kind, ns, name));
+      expect(injected(w), name).toBe(false);
+      expect(templateOf(w), name).toEqual(originals.get(name));
+      expect(managers(w), name).not.toContain('sidecar-monitor');
+    }
+    expect(await eventsOf(ns, 'StatefulSet', 'db')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^RemovalRolloutStuck: /)]),
+    );
+    expect(await eventsOf(ns, 'SidecarMonitor', 'mon')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^InjectionsRemoved: /)]),
+    );
+  }, 300_000);
+
+  test('an opt-out of a workload whose rollout is stuck follows the same rule: the others wait at most its deadline', async () => {
+    await using s = await scoped(cluster, install(), 'optout-stuck');
+    const ns = s.ns.name;
+    const monRef = ref('SidecarMonitor', ns, 'mon');
+    await cluster.apply(
+      monitor(ns, 'mon', { rollout: { maxConcurrent: 1, progressDeadlineSeconds: 60 } }),
+    );
+    await cluster.apply(stuckStatefulSet(ns, 'db'));
+    await cluster.waitForObject(monRef, (o) => workloadState(o, 'db') === 'RollingOut');
+    await cluster.apply(deployment(ns, 'web', { monitored: 'true' }));
+    await cluster.waitForObject(monRef, (o) => workloadState(o, 'web') === 'Pending');
+    // The stuck one opts out: its removal takes over the slot, and is stuck as well.
+    await cluster.kubectl([
+      'label',
+      'statefulset',
+      'db',
+      '-n',
+      ns,
+      'sidecarmonitor.io/inject=false',
+    ]);
+    await cluster.waitForObject(ref('StatefulSet', ns, 'db'), (o) => !injected(o));
+    const m = await cluster.waitForObject(
+      monRef,
+      (o) => workloadState(o, 'web') === 'Injected' && condition(o, 'Ready')?.status === 'True',
+      { timeoutMs: 180_000 },
+    );
+    expect(statusOf(m).workloads?.find((w) => w.name === 'db')).toMatchObject({
+      state: 'Skipped',
+      reason: 'OptedOut',
+    });
+    expect(await eventsOf(ns, 'StatefulSet', 'db')).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^RemovalRolloutStuck: /)]),
+    );
+  }, 300_000);
+
   test('in a terminating namespace the finalizer goes without patching workloads', async () => {
     await using s = await scoped(cluster, install(), 'terminating');
     const ns = s.ns.name;
@@ -80,9 +223,13 @@ describe('deleting a monitor', () => {
       const ours = (o: typeof web): unknown =>
         (o.metadata.managedFields ?? []).find((f) => f.manager === 'sidecar-monitor');
       expect(ours(web)).toEqual(ours(before));
+      // Either the namespace was seen terminating, or the only workload carrying the
+      // injection was seen being deleted: both let the finalizer go without a patch.
       expect(
         s.operator.logs.some(
-          (l) => l.msg === 'namespace terminating: finalizer removed without touching workloads',
+          (l) =>
+            l.msg === 'namespace terminating: finalizer removed without touching workloads' ||
+            l.msg === 'every injection removed; finalizer removed',
         ),
       ).toBe(true);
     } finally {
@@ -141,6 +288,7 @@ describe('sidecar-monitor cleanup', () => {
     const { stdout } = await run(process.execPath, [
       bin,
       'cleanup',
+      '--yes',
       '--kubeconfig',
       install().kubeconfigPath,
       '--namespace',

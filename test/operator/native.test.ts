@@ -1,5 +1,9 @@
 // Scenario 13: native sidecars only when every Node's kubelet is 1.29 or newer (Nodes the
 // test creates model old kubelets), unless the monitor forces it; the choice sticks.
+// This API server is 1.35, where the version-skew policy already guarantees kubelets of
+// 1.29 or newer: by default the operator does not watch Nodes at all, so the kubelet
+// checks (a Node watch as Tables, for 1.29-1.31 servers) run with
+// --watch-kubelet-versions=true.
 import { expect, test } from 'vitest';
 import { type KubeObject, testCluster, uniqueName } from '../cluster/harness.ts';
 import {
@@ -39,7 +43,10 @@ function where(o: KubeObject): Where {
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, 2000));
 
 test('an old kubelet means regular containers; without it native sidecars; a monitor can force them; the choice sticks', async () => {
-  await using s = await scoped(cluster, install(), 'native');
+  await using s = await scoped(cluster, install(), 'native', {
+    args: ['--watch-kubelet-versions=true'],
+  });
+  expect(s.operator.logs.find((l) => l.msg === 'watching kubelet versions')).toBeDefined();
   const ns = s.ns.name;
   const nodeRef = { apiVersion: 'v1', kind: 'Node', name: uniqueName('old-kubelet') };
   await cluster.create(oldNode(nodeRef.name));
@@ -91,4 +98,25 @@ test('an old kubelet means regular containers; without it native sidecars; a mon
   );
   expect(where(changed)).toBe('regular');
   expect(where(await cluster.get(ref('Deployment', ns, 'second')))).toBe('native');
+});
+
+test('on a 1.32+ API server Nodes are not watched: the version-skew policy decides', async () => {
+  await using s = await scoped(cluster, install(), 'native-skew');
+  const ns = s.ns.name;
+  const skipped = s.operator.logs.find((l) => l.msg === 'not watching Nodes');
+  expect(skipped?.why).toContain('version-skew policy');
+  // A Node claiming a kubelet the policy does not allow next to this server changes nothing.
+  const nodeRef = { apiVersion: 'v1', kind: 'Node', name: uniqueName('skewed-kubelet') };
+  await cluster.create(oldNode(nodeRef.name));
+  try {
+    await settle();
+    await cluster.apply([deployment(ns, 'web', { monitored: 'true' }), monitor(ns, 'mon')]);
+    expect(where(await cluster.waitForObject(ref('Deployment', ns, 'web'), injected))).toBe(
+      'native',
+    );
+  } finally {
+    await cluster.remove(nodeRef);
+  }
+  const synced = s.operator.logs.find((l) => l.msg === 'caches synced; reconciling');
+  expect(synced?.nodes).toBeUndefined();
 });

@@ -148,3 +148,56 @@ describe('edits by people and other tools', () => {
     );
   });
 });
+
+describe("the monitor's status is the operator's alone", () => {
+  test('a status edited by hand (kubectl patch --subresource=status) is taken back, and later writes still land', async () => {
+    await using s = await scoped(cluster, install(), 'status-edit');
+    const ns = s.ns.name;
+    await cluster.apply(deployment(ns, 'a', { monitored: 'true' }));
+    await cluster.apply(monitor(ns, 'mon'));
+    const monRef = ref('SidecarMonitor', ns, 'mon');
+    await cluster.waitForObject(monRef, (o) => statusOf(o).injectedWorkloads === 1);
+
+    // What `kubectl edit --subresource=status` does: an update by another field manager,
+    // which makes the fields it sets that manager's.
+    const edit = await cluster.kubectl([
+      'patch',
+      'sidecarmonitor',
+      'mon',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { matchedWorkloads: 7, injectedWorkloads: 7 } }),
+      '-o',
+      'json',
+    ]);
+    expect(edit.code, edit.stderr).toBe(0);
+    // What the edit left (the operator may already have taken it back by now).
+    const edited = JSON.parse(edit.stdout) as KubeObject;
+    expect(statusOf(edited).matchedWorkloads).toBe(7);
+
+    // The operator writes its status anyway (forced: nobody else's fields are in it) ...
+    await cluster.waitForObject(
+      monRef,
+      (o) => statusOf(o).matchedWorkloads === 1 && statusOf(o).injectedWorkloads === 1,
+      { timeoutMs: 30_000 },
+    );
+    // ... and keeps doing so.
+    await cluster.apply(deployment(ns, 'b', { monitored: 'true' }));
+    const after = await cluster.waitForObject(
+      monRef,
+      (o) => statusOf(o).matchedWorkloads === 2 && statusOf(o).injectedWorkloads === 2,
+      { timeoutMs: 60_000 },
+    );
+    expect(JSON.stringify(entry(after, 'kubectl-patch')?.fieldsV1 ?? {})).not.toContain(
+      'f:matchedWorkloads',
+    );
+    expect(
+      s.operator.logs.filter(
+        (l) => l.msg === 'reconcile failed; retrying with backoff' && l.controller === 'monitors',
+      ),
+    ).toEqual([]);
+  });
+});

@@ -46,7 +46,7 @@ function workloadRules(): AlertRule[] {
       labels: { severity: 'warning' },
       annotations: {
         summary: 'A health endpoint of a pod has been failing for 5 minutes.',
-        description: `Every attempt of ${WHERE_PROBE} failed for 5 minutes, probed on loopback from inside the pod. The reason is in sidecar_monitor_probe_failures_total (timeout, refused, bad_status, ...) and on the "Health and latency" dashboard.`,
+        description: `Every attempt of ${WHERE_PROBE} failed for 5 minutes, probed on loopback from inside the pod. The reason is in sidecar_monitor_probe_failures_total (timeout, refused, bad_status, ...; for gRPC health checks not_serving, service_unknown, unimplemented), the probe's type in sidecar_monitor_probe_info, and both on the "Health and latency" dashboard.`,
       },
     },
     {

@@ -1,12 +1,13 @@
 // "Health and latency": the pod's own health endpoints, probed on loopback by the exporter
 // on their own schedule: whether they pass, how fast they answer, and why they fail.
-import { METRICS } from '../../../exporter/metrics/catalog.ts';
+import { METRICS, PROBE_FAILURE_REASONS } from '../../../exporter/metrics/catalog.ts';
 import { buildDashboard, type ClassicDashboard } from './layout.ts';
 import { heatmap, stat, table, timeseries } from './panels.ts';
 import {
   containerVariable,
   PODS,
   PROBES,
+  probeTypeVariable,
   probeVariable,
   sel,
   workloadVariables,
@@ -38,8 +39,8 @@ export function healthLatency(): ClassicDashboard {
     uid: 'sidecar-monitor-health',
     title: 'sidecar-monitor / Health and latency',
     description:
-      "The workload's health endpoints (its readiness, liveness and startup probes, plus the monitor's own), probed on loopback by the injected exporter: success, latency, status codes and failure reasons.",
-    variables: [...workloadVariables(), containerVariable(), probeVariable()],
+      "The workload's health endpoints (its readiness, liveness and startup probes, plus the monitor's own; HTTP, TCP and gRPC), probed on loopback by the injected exporter: success, latency, status codes and failure reasons.",
+    variables: [...workloadVariables(), containerVariable(), probeTypeVariable(), probeVariable()],
     sections: [
       {
         title: 'Overview',
@@ -95,8 +96,7 @@ export function healthLatency(): ClassicDashboard {
           }),
           timeseries({
             title: 'Failures by reason',
-            description:
-              'Failed attempts per second by reason: timeout, refused, reset, bad_status, body_too_large, redirect_refused, redirect_limit, tls, protocol.',
+            description: `Failed attempts per second by reason: ${PROBE_FAILURE_REASONS.join(', ')}. gRPC health checks add not_serving (the service answered NOT_SERVING or UNKNOWN), service_unknown (the health service does not know the service name) and unimplemented (no health service on that port).`,
             unit: 'ops',
             min: 0,
             stacked: true,
@@ -176,6 +176,20 @@ export function healthLatency(): ClassicDashboard {
               {
                 expr: `max by (pod, probe, phase) (${sel(M.probePhaseDurationSeconds, PROBES)})`,
                 legend: '{{pod}} / {{probe}} {{phase}}',
+              },
+            ],
+          }),
+          timeseries({
+            title: 'Latency p99 by probe type',
+            description:
+              '99th percentile of probe latency per type (http, tcp, grpc), so gRPC health checks compare with HTTP ones.',
+            unit: 's',
+            min: 0,
+            width: 24,
+            queries: [
+              {
+                expr: `histogram_quantile(0.99, sum by (type, le) (rate(${bucket}{${PROBES}}[${R}]) * on (namespace, pod, probe) group_left (type) max by (namespace, pod, probe, type) (${sel(M.probeInfo, PROBES)})))`,
+                legend: '{{type}} p99',
               },
             ],
           }),

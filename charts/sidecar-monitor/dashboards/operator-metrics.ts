@@ -2,7 +2,7 @@
 // spelled here: a renamed family changes the dashboards and alerts on the next generate,
 // and a removed one fails the generator (and the drift test) instead of leaving a panel
 // that queries nothing.
-import { createMetrics, type OperatorMetrics } from '../../../operator/metrics.ts';
+import { createMetrics, type OperatorMetrics } from '../../../operator/manager/metrics.ts';
 import { METRICS, RUNTIME_PREFIX } from '../../../exporter/metrics/catalog.ts';
 
 type Family = Exclude<keyof OperatorMetrics, 'registry'>;

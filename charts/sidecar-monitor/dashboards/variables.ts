@@ -100,13 +100,25 @@ export function containerVariable(): cog.Builder<VariableModel> {
   });
 }
 
+/** Probe types (http, tcp, grpc): narrows the probe list, so gRPC probes can be seen alone. */
+export function probeTypeVariable(): cog.Builder<VariableModel> {
+  return queryVariable({
+    name: 'type',
+    label: 'Probe type',
+    description: 'Kinds of health probe: http (GET), tcp (connect), grpc (grpc.health.v1 Check).',
+    query: `label_values(${sel(METRICS.probeInfo, PODS, 'container=~"$container"')}, type)`,
+    multi: true,
+    allValue: '.*',
+  });
+}
+
 export function probeVariable(): cog.Builder<VariableModel> {
   return queryVariable({
     name: 'probe',
     label: 'Probe',
     description:
-      "The health probes of the selected containers (derived from their Kubernetes probes, or the monitor's own).",
-    query: `label_values(${sel(METRICS.probeInfo, PODS, 'container=~"$container"')}, probe)`,
+      "The health probes of the selected containers and types (derived from their Kubernetes probes, or the monitor's own).",
+    query: `label_values(${sel(METRICS.probeInfo, PODS, 'container=~"$container"', 'type=~"$type"')}, probe)`,
     multi: true,
     allValue: '.*',
   });

@@ -14,7 +14,7 @@ export async function releaseNamespaces(
 ): Promise<void> {
   await promisify(execFile)(
     process.execPath,
-    [CLI, 'cleanup', ...namespaces.map((ns) => `--namespace=${ns}`)],
+    [CLI, 'cleanup', '--yes', ...namespaces.map((ns) => `--namespace=${ns}`)],
     { env: { ...process.env, KUBECONFIG: cluster.kubeconfigPath }, timeout: 120_000 },
   );
 }

@@ -22,7 +22,8 @@ export type ChaosCase =
   | 'refused'
   | 'reset'
   | 'badStatus'
-  | 'tls';
+  | 'tls'
+  | 'endlessContinue';
 
 const GIB = 1024 ** 3;
 
@@ -119,6 +120,17 @@ export async function startChaosServers(): Promise<ChaosServers> {
       res.end('unavailable\n');
     }),
   );
+  // `100 Continue` as fast as the probe reads, forever: never a final response.
+  const endlessContinue = track(
+    createNetServer((socket) => {
+      const burst = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'.repeat(1000));
+      const pump = () => {
+        while (!socket.destroyed && socket.write(burst));
+        if (!socket.destroyed) socket.once('drain', pump);
+      };
+      socket.once('data', pump);
+    }),
+  );
   const tls = track(createHttpsServer(await selfSignedCert(), (_req, res) => res.end('ok\n')));
   const refusedServer = createNetServer();
   const refused = await listen(refusedServer);
@@ -136,6 +148,7 @@ export async function startChaosServers(): Promise<ChaosServers> {
     reset: await listen(reset),
     badStatus: await listen(badStatus),
     tls: await listen(tls),
+    endlessContinue: await listen(endlessContinue),
   };
   return {
     ports,

@@ -5,11 +5,13 @@ import type { ExporterConfig } from '../../../exporter/config.ts';
 import { serializeExporterConfig } from '../../../exporter/config.ts';
 import {
   createSimulatedPod,
+  type CgroupNamespaceMode,
   type ContainerLimits,
   type PodProcess,
   type SimulatedPod,
 } from '../../../examples/demo/simulated-pod.ts';
 import { scrape, type Metrics } from './metrics.ts';
+import { freePort } from './prometheus.ts';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 /** Non-root ids the pod's containers run as (an app and its exporter share them). */
@@ -25,6 +27,8 @@ export interface MonitoredPodOptions {
   /** argv of the exporter; default: the TypeScript sources via the CLI. */
   exporterCommand?: string[];
   exporterArgs?: string[];
+  /** How containers see their cgroups (default: what runc does on this host). */
+  cgroupNamespace?: CgroupNamespaceMode;
 }
 
 export interface MonitoredPod {
@@ -44,7 +48,9 @@ export function exporterCommand(): string[] {
 }
 
 export async function startMonitoredPod(options: MonitoredPodOptions = {}): Promise<MonitoredPod> {
-  const pod = await createSimulatedPod();
+  const pod = await createSimulatedPod(
+    options.cgroupNamespace === undefined ? {} : { cgroupNamespace: options.cgroupNamespace },
+  );
   try {
     const app = await pod.start({
       name: 'app',
@@ -63,7 +69,7 @@ export async function startMonitoredPod(options: MonitoredPodOptions = {}): Prom
       command: [
         ...(options.exporterCommand ?? exporterCommand()),
         '--listen',
-        '127.0.0.1:0',
+        `127.0.0.1:${await freePort()}`,
         ...(options.exporterArgs ?? []),
       ],
       env: { SIDECAR_MONITOR_CONFIG: serializeExporterConfig(config) },

@@ -2,6 +2,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { REPO } from './pod.ts';
+import { freePort } from './prometheus.ts';
 
 export interface ExporterProcess {
   child: ChildProcess;
@@ -35,12 +36,31 @@ export function runExporter(
   return { child, output: () => text, exited };
 }
 
+/**
+ * Starts the exporter on a free loopback port (it refuses port 0), trying another port when
+ * something took the chosen one in between.
+ */
 export async function startExporter(
   args: string[],
   env: Record<string, string> = {},
   command?: string[],
 ): Promise<ExporterProcess> {
-  const run = runExporter(['--listen', '127.0.0.1:0', ...args], env, command);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(args, env, command);
+    } catch (err) {
+      if (attempt >= 3 || !/is already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(
+  args: string[],
+  env: Record<string, string>,
+  command: string[] | undefined,
+): Promise<ExporterProcess> {
+  const port = await freePort();
+  const run = runExporter(['--listen', `127.0.0.1:${port}`, ...args], env, command);
   const address = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Error(`exporter did not start:\n${run.output()}`));

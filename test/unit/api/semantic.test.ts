@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { CRD_PATH } from '../../../operator/api/generate.ts';
 import type { JSONSchemaProps } from '../../../operator/api/meta.ts';
 import { MESSAGES, SEMANTIC_RULES, semanticErrors } from '../../../operator/api/semantic.ts';
-import { createMonitorValidator } from '../../../operator/api/validate.ts';
+import { createMonitorValidator, NOT_CHECKED } from '../../../operator/api/validate.ts';
 
 /** Every CEL rule of a schema as "path (with [] for items) + fieldPath: message". */
 function celRules(schema: JSONSchemaProps, path: string, out: string[] = []): string[] {
@@ -91,10 +91,19 @@ describe('semantic checks', () => {
     expect(result.valid).toBe(true);
   });
 
-  it('run only on a schema-valid monitor, as the API server does', () => {
-    // The empty selector (a CEL rule) is not reported while a schema error exists.
-    const result = validator.validate({ ...base, spec: { selector: {}, exporter: { port: 0 } } });
-    expect(result.valid ? [] : result.errors.map((e) => e.field)).toEqual(['spec.exporter.port']);
+  it('run after a bound or a duplicate, but not after a blocking error, as the API server does', () => {
+    // A bound is not a blocking error: the empty selector (a CEL rule) is named too.
+    const bound = validator.validate({ ...base, spec: { selector: {}, exporter: { port: 0 } } });
+    expect(bound.valid ? [] : bound.errors.map((e) => e.field)).toEqual([
+      'spec.exporter.port',
+      'spec.selector',
+    ]);
+    // A wrong type is: the CEL rules are skipped, and the result says so.
+    const type = validator.validate({ ...base, spec: { selector: {}, exporter: { port: 'x' } } });
+    expect(type.valid ? [] : type.errors).toEqual([
+      { field: 'spec.exporter.port', message: 'must be integer' },
+      NOT_CHECKED,
+    ]);
   });
 });
 
@@ -137,18 +146,28 @@ describe('monitor validator', () => {
     });
   });
 
-  it('names the wrong apiVersion, kind, missing name and unknown fields', () => {
+  it('names the wrong apiVersion, kind and missing name', () => {
     const result = validator.validate({
       apiVersion: 'v1',
       kind: 'Monitor',
       metadata: {},
-      spec: { selector: { matchLabels: { a: 'b' } }, sidecar: true },
+      spec: { selector: { matchLabels: { a: 'b' } } },
     });
     expect(result.valid ? [] : result.errors).toEqual([
       { field: 'apiVersion', message: 'must be sidecarmonitor.io/v1alpha1' },
       { field: 'kind', message: 'must be SidecarMonitor' },
       { field: 'metadata.name', message: 'required value' },
+    ]);
+  });
+
+  it('refuses unknown fields before any other check, as strict field validation does', () => {
+    const result = validator.validate({
+      ...base,
+      spec: { selector: {}, sidecar: true, exporter: { port: 0, extra: 1 } },
+    });
+    expect(result.valid ? [] : result.errors).toEqual([
       { field: 'spec.sidecar', message: 'unknown field' },
+      { field: 'spec.exporter.extra', message: 'unknown field' },
     ]);
   });
 

@@ -27,20 +27,28 @@ const processFamily = (containers: string[]) =>
 describe('series cap', () => {
   it('keeps everything under the limit', () => {
     const families = [containerFamily(['a', 'b']), processFamily(['a', 'b'])];
-    expect(capSeries(families, 100, ['a'], groupOf)).toEqual({ families, dropped: 0 });
+    expect(capSeries(families, 100, { containers: ['a'], probes: [] }, groupOf)).toEqual({
+      families,
+      dropped: { series: 0, exporter: [], containers: [], probes: [], runtime: [] },
+    });
   });
 
   it('drops whole containers, lowest priority first, and counts their series', () => {
     const build = family(METRICS.buildInfo.name, [{ labels: {}, value: 1 }]);
     const families = [build, containerFamily(['a', 'b', 'c']), processFamily(['a', 'b', 'c'])];
-    const { families: kept, dropped } = capSeries(families, 5, ['c', 'a', 'b'], groupOf);
-    expect(dropped).toBe(2);
+    const { families: kept, dropped } = capSeries(
+      families,
+      5,
+      { containers: ['c', 'a', 'b'], probes: [] },
+      groupOf,
+    );
+    expect(dropped).toMatchObject({ series: 2, containers: ['b'] });
     expect(kept[0]).toBe(build);
     for (const f of kept.slice(1))
       expect(f.values.map((v) => v.labels.container)).toEqual(['a', 'c']);
   });
 
-  it('never splits a fixed family (a histogram stays whole)', () => {
+  it('keeps or drops a probe whole (its histogram too), after the containers', () => {
     const hist = {
       name: METRICS.probeDurationSeconds.name,
       help: 'h',
@@ -68,11 +76,17 @@ describe('series cap', () => {
         },
       ],
     };
-    const { families, dropped } = capSeries([hist, containerFamily(['a'])], 3, [], groupOf);
+    const { families, dropped } = capSeries(
+      [hist, containerFamily(['a'])],
+      3,
+      { containers: [], probes: ['p'] },
+      groupOf,
+    );
     expect(families.map((f) => [f.name, f.values.length])).toEqual([
+      [METRICS.probeDurationSeconds.name, 0],
       [METRICS.containerMemoryUsageBytes.name, 1],
     ]);
-    expect(dropped).toBe(4);
+    expect(dropped).toMatchObject({ series: 4, probes: ['p'] });
   });
 
   it('holds the cap whatever the number of containers', () => {
@@ -80,12 +94,50 @@ describe('series cap', () => {
     const { families, dropped } = capSeries(
       [containerFamily(names), processFamily(names)],
       300,
-      [],
+      { containers: [], probes: [] },
       groupOf,
     );
     const total = families.reduce((n, f) => n + f.values.length, 0);
     expect(total).toBe(300);
-    expect(dropped).toBe(100);
+    expect(dropped.series).toBe(100);
+  });
+
+  it('priority: essential exporter families, then containers, then probes in config order, runtime last', () => {
+    const probe = (name: string) =>
+      family(METRICS.probeSuccess.name, [{ labels: { probe: name }, value: 1 }]);
+    const probeStatus = (name: string) =>
+      family(METRICS.probeStatusCode.name, [{ labels: { probe: name }, value: 200 }]);
+    const families = [
+      family(METRICS.runtimeProcessOpenFds.name, [{ labels: {}, value: 9 }]),
+      probe('p2'),
+      probe('p1'),
+      probeStatus('p2'),
+      probeStatus('p1'),
+      containerFamily(['app']),
+      processFamily(['app']),
+      family(METRICS.buildInfo.name, [{ labels: {}, value: 1 }]),
+    ];
+    const { families: kept, dropped } = capSeries(
+      families,
+      5,
+      { containers: ['app'], probes: ['p1', 'p2'] },
+      groupOf,
+    );
+    const names = kept.flatMap((f) => f.values.map((v) => `${f.name}${JSON.stringify(v.labels)}`));
+    expect(names).toEqual([
+      `${METRICS.probeSuccess.name}{"probe":"p1"}`,
+      `${METRICS.probeStatusCode.name}{"probe":"p1"}`,
+      `${METRICS.containerMemoryUsageBytes.name}{"container":"app"}`,
+      `${METRICS.processThreads.name}{"container":"app"}`,
+      `${METRICS.buildInfo.name}{}`,
+    ]);
+    expect(dropped).toEqual({
+      series: 3,
+      exporter: [],
+      containers: [],
+      probes: ['p2'],
+      runtime: [METRICS.runtimeProcessOpenFds.name],
+    });
   });
 });
 

@@ -17,6 +17,8 @@ describe('exporter options', () => {
       config: { version: 1, targets: [], probes: [] },
       procRoot: '/proc',
       maxSeries: DEFAULT_MAX_SERIES,
+      maxSeriesSetting:
+        'spec.exporter.maxSeries of the SidecarMonitor (SIDECAR_MONITOR_CONFIG.maxSeries, default 500)',
       collectorTimeoutMs: 5000,
       logLevel: 'info',
     });
@@ -46,15 +48,18 @@ describe('exporter options', () => {
         '--match',
         'node .*server',
         '--listen',
-        '127.0.0.1:0',
+        '127.0.0.1:9478',
         '--max-series',
         '50',
       ],
       { SIDECAR_MONITOR_LISTEN: '0.0.0.0:1', SIDECAR_MONITOR_LOG_LEVEL: 'debug' },
     );
     if (o === 'help') throw new Error('help');
-    expect(o.mode).toEqual({ kind: 'standalone', pids: [12, 13], match: /node .*server/ });
-    expect([o.host, o.port, o.maxSeries, o.logLevel]).toEqual(['127.0.0.1', 0, 50, 'debug']);
+    expect(o.mode).toMatchObject({ kind: 'standalone', pids: [12, 13] });
+    const match = o.mode.kind === 'standalone' ? o.mode.match : undefined;
+    expect(match?.test('node ./my-server.js')).toBe(true);
+    expect(match?.test('python app.py')).toBe(false);
+    expect([o.host, o.port, o.maxSeries, o.logLevel]).toEqual(['127.0.0.1', 9478, 50, 'debug']);
   });
 
   it('parses IPv6 listen addresses', () => {
@@ -68,9 +73,21 @@ describe('exporter options', () => {
     [['--listen'], '--listen'],
     [['--listen', 'nope'], '--listen'],
     [['--listen', '1.2.3.4:70000'], '--listen'],
+    [['--listen', ':0'], '--listen'],
+    [['--listen', '127.0.0.1:0'], '--listen'],
+    [['--listen', '--pid', '42'], '--listen'],
+    [['--pid', '--match', 'x'], '--pid'],
+    [['--collector-timeout', '0x10'], '--collector-timeout'],
+    [['--collector-timeout', '1e1'], '--collector-timeout'],
+    [['--collector-timeout', ' 5'], '--collector-timeout'],
+    [['--max-series', '1e3'], '--max-series'],
+    [['--max-series', '0x100'], '--max-series'],
     [['--pid', '0'], '--pid'],
     [['--pid', 'abc'], '--pid'],
     [['--match', '('], '--match'],
+    [['--match', '(?<=x)y'], '--match'],
+    [['--match', ''], '--match'],
+    [['--match', 'x*'], '--match'],
     [['--max-series', '5'], '--max-series'],
     [['--collector-timeout', 'soon'], '--collector-timeout'],
     [['--proc-root', 'relative'], '--proc-root'],
@@ -97,6 +114,16 @@ describe('exporter options', () => {
     expect(() => parseOptions([], { SIDECAR_MONITOR_CONFIG: 'not json' })).toThrow(
       /^SIDECAR_MONITOR_CONFIG: is not valid JSON/,
     );
+  });
+
+  it('a missing value is named as missing; decimals are plain decimals', () => {
+    expect(() => parseOptions(['--listen', '--pid', '42'], {})).toThrow(
+      /^--listen: needs a value \(--listen VALUE or --listen=VALUE\)$/,
+    );
+    const o = parseOptions(['--collector-timeout', '2.5', '--match=--weird-but-explicit'], {});
+    if (o === 'help') throw new Error('help');
+    expect(o.collectorTimeoutMs).toBe(2500);
+    expect(o.mode.kind === 'standalone' && o.mode.match?.test('x --weird-but-explicit')).toBe(true);
   });
 
   it('--help wins', () => {

@@ -8,6 +8,7 @@ import { METRICS } from '../../../exporter/metrics/catalog.ts';
 import { registerFamilies } from '../../../exporter/metrics/families.ts';
 import { ScrapePipeline } from '../../../exporter/scrape/pipeline.ts';
 import type { Snapshot } from '../../../exporter/scrape/snapshot.ts';
+import { chooseVictim } from '../../../exporter/http/connections.ts';
 import { buildServer } from '../../../exporter/server.ts';
 import { Metrics } from '../../exporter/helpers/metrics.ts';
 
@@ -55,7 +56,9 @@ function app(containers: string[], seriesLimit: number, ready = true) {
     registry,
     logger,
     targets: [{ name: 'app', limits: { cpuCores: 2 } }],
+    probes: [],
     seriesLimit,
+    seriesLimitSetting: '--max-series',
     takeSnapshot: async () => {
       snapshots++;
       await new Promise((r) => setTimeout(r, 20));
@@ -70,7 +73,12 @@ function app(containers: string[], seriesLimit: number, ready = true) {
     seriesLimit,
   });
   pipeline.setDroppedCounter(families.seriesDropped);
-  const server = buildServer({ logger, render: () => pipeline.render(), ready: () => ready });
+  const { app: server } = buildServer({
+    logger,
+    render: () => pipeline.render(),
+    ready: () => ready,
+    now: () => performance.now(),
+  });
   return { server, snapshots: () => snapshots };
 }
 
@@ -137,5 +145,88 @@ describe('series cap', () => {
       expect(first.all(METRICS.processCpuSeconds.name, { container: c })).toHaveLength(2);
     const second = new Metrics((await server.inject('/metrics')).body);
     expect(second.value(METRICS.seriesDropped.name)).toBe(2 * dropped);
+  });
+});
+
+describe('bounded HTTP', () => {
+  it('concurrent renders share one body (pipelined scrapes of one snapshot send one Buffer)', async () => {
+    const registry = new Registry();
+    const pipeline = new ScrapePipeline({
+      registry,
+      logger,
+      targets: [],
+      probes: [],
+      seriesLimit: 500,
+      seriesLimitSetting: '--max-series',
+      takeSnapshot: () => Promise.resolve(snapshot(['app'])),
+    });
+    registerFamilies({
+      registry,
+      logger,
+      samples: pipeline.samples,
+      version: '1',
+      seriesLimit: 500,
+    });
+    const bodies = await Promise.all([pipeline.render(), pipeline.render(), pipeline.render()]);
+    expect(bodies[1]).toBe(bodies[0]);
+    expect(bodies[2]).toBe(bodies[0]);
+    expect(await pipeline.render()).not.toBe(bodies[0]);
+  });
+
+  it('makes room by closing idle connections first, then the one quiet the longest, never the new one', () => {
+    const c = (lastActive: number, inFlight: number) => ({ lastActive, inFlight });
+    const conns = new Map([
+      ['busy-old', c(1, 3)],
+      ['idle-new', c(50, 0)],
+      ['idle-old', c(10, 0)],
+      ['new', c(100, 0)],
+    ]);
+    expect(chooseVictim(conns.entries(), 'new')).toBe('idle-old');
+    conns.delete('idle-old');
+    conns.delete('idle-new');
+    expect(chooseVictim(conns.entries(), 'new')).toBe('busy-old');
+    expect(chooseVictim(new Map([['new', c(1, 0)]]).entries(), 'new')).toBeUndefined();
+  });
+});
+
+describe('series cap logs', () => {
+  it('warns once when dropping starts, naming what and the setting, and once when it ends', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(line) });
+    let containers = Array.from({ length: 40 }, (_, i) => `c${i}`);
+    const registry = new Registry();
+    const pipeline = new ScrapePipeline({
+      registry,
+      logger: log,
+      targets: [],
+      probes: [],
+      seriesLimit: 150,
+      seriesLimitSetting: '--max-series',
+      takeSnapshot: () => Promise.resolve(snapshot(containers)),
+    });
+    registerFamilies({
+      registry,
+      logger: log,
+      samples: pipeline.samples,
+      version: '1',
+      seriesLimit: 150,
+    });
+    await pipeline.render();
+    await pipeline.render();
+    const msgs = () =>
+      lines
+        .map((l) => (JSON.parse(l) as { msg: string }).msg)
+        .filter((m) => m.startsWith('series'));
+    expect(msgs()).toHaveLength(1);
+    expect(msgs()[0]).toMatch(
+      /^series limit of 150 reached: dropping .*container c39.*; raise --max-series to keep them$/,
+    );
+    containers = ['c0'];
+    await pipeline.render();
+    await pipeline.render();
+    expect(msgs()).toHaveLength(2);
+    expect(msgs()[1]).toMatch(
+      /^series back under the limit of 150: nothing dropped any more \(had dropped .*container c39/,
+    );
   });
 });

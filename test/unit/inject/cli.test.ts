@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -7,7 +8,7 @@ import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../../operator/inject/cli.ts';
 import { processStream } from '../../../operator/inject/offline.ts';
-import { facts, IMAGE, loadFixtures, monitor } from './fixtures.ts';
+import { facts, IMAGE, loadAllFixtures, monitor, PROBE_WORKLOADS_DIR } from './fixtures.ts';
 
 const MONITOR = `apiVersion: sidecarmonitor.io/v1alpha1
 kind: SidecarMonitor
@@ -157,7 +158,7 @@ describe('processStream', () => {
     const everything = monitor({
       selector: { matchExpressions: [{ key: 'example.com/none', operator: 'DoesNotExist' }] },
     });
-    for (const fixture of loadFixtures()) {
+    for (const fixture of loadAllFixtures()) {
       const result = processStream(fixture.text, {
         mode: 'inject',
         monitor: everything,
@@ -178,7 +179,11 @@ describe('processStream', () => {
   });
 });
 
-function memoryIo(files: Record<string, string>, stdin = ''): CliIo & { out: string; err: string } {
+function memoryIo(
+  files: Record<string, string>,
+  stdin = '',
+  version = '0.1.0',
+): CliIo & { out: string; err: string } {
   const io = {
     out: '',
     err: '',
@@ -192,6 +197,7 @@ function memoryIo(files: Record<string, string>, stdin = ''): CliIo & { out: str
         : Promise.resolve(text);
     },
     readStdin: () => Promise.resolve(stdin),
+    version: () => Promise.resolve(version),
     stdout: (t: string) => {
       io.out += t;
     },
@@ -218,6 +224,38 @@ describe('sidecar-monitor inject (in process)', () => {
     expect(await main(['-m', 'm.yaml', ...image], io)).toBe(1);
     expect(io.err).toMatch(/^<stdin>:\d+: Job\/migrate: skipped \(UnsupportedKind\): /m);
     expect(io.out).toContain(JOB);
+  });
+
+  it('gRPC and exec probes: derived into the config, unrecognised ones reported with the reason', async () => {
+    const dir = PROBE_WORKLOADS_DIR;
+    const files = [
+      'grpc__deployment-currency-grpc-health-probe.yaml',
+      'http__statefulset-ledger-exec-not-probed.yaml',
+    ];
+    const io = memoryIo({
+      'm.yaml': MONITOR.replace(/matchLabels:\n(\s+)app: web/, 'matchLabels:\n$1x: y').replace(
+        /selector:\n(\s+)matchLabels:\n\s+x: y/,
+        'selector:\n$1matchExpressions: [{ key: app, operator: In, values: [currency, ledger] }]',
+      ),
+      ...Object.fromEntries(files.map((f) => [f, readFileSync(join(dir, f), 'utf8')])),
+    });
+    expect(await main(['-m', 'm.yaml', ...files.flatMap((f) => ['-f', f]), ...image], io)).toBe(0);
+    const configs = [...io.out.matchAll(/value: '(\{"version":1.*\})'/g)].map(
+      (m) => JSON.parse(m[1] ?? '') as { probes: { type: string; port: number; tls?: boolean }[] },
+    );
+    expect(configs.map((c) => c.probes.map((p) => `${p.type}:${p.port}:${p.tls ?? '-'}`))).toEqual([
+      ['grpc:7000:false', 'grpc:7443:true'],
+      [],
+    ]);
+    expect(io.err).toMatch(
+      /Deployment\/currency: info: ProbeNotSupported: startupProbe .*flag -tls-ca-cert/,
+    );
+    expect(io.err).toMatch(
+      /StatefulSet\/ledger: info: ProbeNotSupported: livenessProbe .*program "ledger-ctl"/,
+    );
+    expect(io.err).toMatch(
+      /StatefulSet\/ledger: info: ProbeNotSupported: readinessProbe .*shell syntax/,
+    );
   });
 
   it('an opted-out workload is reported but is not a failure', async () => {
@@ -279,7 +317,6 @@ describe('sidecar-monitor inject (in process)', () => {
   it.each([
     [['--nope'], /Unknown option '--nope'/],
     [['-f', 'app.yaml'], /--monitor is required/],
-    [['-m', 'm.yaml', '-f', 'app.yaml'], /no exporter image/],
     [['-m', 'm.yaml', '-f', 'missing.yaml', ...image], /cannot read missing\.yaml: ENOENT/],
     [['-m', 'm.yaml', '-f', 'bad.yaml', ...image], /invalid YAML:\nbad\.yaml:\d+:\d+: /],
     [['-m', 'm.yaml', '--kube-version', 'latest', ...image], /--kube-version: "latest"/],
@@ -294,6 +331,43 @@ describe('sidecar-monitor inject (in process)', () => {
     });
     expect(await main(argv, io)).toBe(2);
     expect(io.err).toMatch(message);
+    expect(io.out).toBe('');
+  });
+
+  it("defaults to the release's own image, as the chart installs the operator", async () => {
+    const io = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', '1.2.3');
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], io)).toBe(0);
+    expect(io.out).toContain('image: ghcr.io/sidecar-monitor/sidecar-monitor:1.2.3');
+    const fromEnv = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', '1.2.3');
+    fromEnv.env = { SIDECAR_MONITOR_IMAGE: 'registry.example/smon:9' };
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], fromEnv)).toBe(0);
+    expect(fromEnv.out).toContain('image: registry.example/smon:9');
+    // A build that does not know its version cannot name its image.
+    const unknown = memoryIo({ 'm.yaml': MONITOR, 'app.yaml': APP }, '', 'unknown');
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], unknown)).toBe(2);
+    expect(unknown.err).toMatch(/no exporter image/);
+    expect(unknown.out).toBe('');
+  });
+
+  it('names every error of an invalid monitor at once, as the API server does', async () => {
+    const bad = `apiVersion: sidecarmonitor.io/v1alpha1
+kind: SidecarMonitor
+metadata:
+  name: web
+spec:
+  selector: {}
+  health:
+    endpoints:
+      - name: ready
+        port: 70000
+      - name: ready
+        port: 8080
+`;
+    const io = memoryIo({ 'm.yaml': bad, 'app.yaml': APP });
+    expect(await main(['-m', 'm.yaml', '-f', 'app.yaml'], io)).toBe(2);
+    expect(io.err).toContain('m.yaml:11: spec.health.endpoints[1]: duplicate value ["ready"]');
+    expect(io.err).toContain('m.yaml:10: spec.health.endpoints[0].port: must be a port number');
+    expect(io.err).toContain('m.yaml:6: spec.selector: must not be empty');
     expect(io.out).toBe('');
   });
 
@@ -336,23 +410,31 @@ describe('sidecar-monitor inject (the real CLI)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('reads files, prints YAML, exits 1 for the skipped Job', async () => {
-    const run = exec(process.execPath, [
-      join(root, 'bin/sidecar-monitor.ts'),
-      'inject',
-      '-m',
-      join(dir, 'monitor.yaml'),
-      '-f',
-      join(dir, 'app.yaml'),
-      '--exporter-image',
-      IMAGE,
-    ]);
+  it('reads files, prints YAML with the release image, exits 1 for the skipped Job', async () => {
+    const env = { ...process.env };
+    delete env.SIDECAR_MONITOR_IMAGE;
+    const run = exec(
+      process.execPath,
+      [
+        join(root, 'bin/sidecar-monitor.ts'),
+        'inject',
+        '-m',
+        join(dir, 'monitor.yaml'),
+        '-f',
+        join(dir, 'app.yaml'),
+      ],
+      { env },
+    );
     const error = await run.then(
       () => undefined,
       (e: unknown) => e as { code: number; stdout: string; stderr: string },
     );
+    const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as {
+      version: string;
+    };
     expect(error?.code).toBe(1);
     expect(error?.stdout).toContain('name: sidecar-monitor-exporter');
+    expect(error?.stdout).toContain(`image: ghcr.io/sidecar-monitor/sidecar-monitor:${version}`);
     expect(error?.stderr).toMatch(/Job\/migrate: skipped \(UnsupportedKind\)/);
   });
 

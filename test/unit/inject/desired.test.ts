@@ -486,9 +486,9 @@ describe('desiredPodTemplate', () => {
       ]);
     });
 
-    it('reports grpc, exec, other hosts and unknown port names instead of probing them', () => {
+    it('reports unrecognised exec, other hosts and unknown port names instead of probing them', () => {
       const result = probesOf({
-        readinessProbe: { grpc: { port: 9000 } },
+        readinessProbe: { exec: { command: ['/bin/check.sh'] } },
         livenessProbe: { httpGet: { port: 8080, host: '10.0.0.7' } },
         startupProbe: { httpGet: { port: 'metrics' } },
       });
@@ -498,8 +498,166 @@ describe('desiredPodTemplate', () => {
         'ProbeHostNotLoopback',
         'ProbePortNotFound',
       ]);
-      const exec = probesOf({ livenessProbe: { exec: { command: ['true'] } } });
-      expect(exec.notes[0]?.message).toMatch(/exec probes are not probed/);
+      expect(result.notes[0]?.message).toBe(
+        'readinessProbe of container "app": exec probes are not probed unless recognised (grpc_health_probe, curl, wget): program "check.sh"',
+      );
+      const remote = probesOf({
+        livenessProbe: { exec: { command: ['curl', '-f', 'http://db.shop.svc:8080/health'] } },
+        readinessProbe: { exec: { command: ['grpc_health_probe', '-addr=10.0.0.7:9000'] } },
+      });
+      expect(remote.config.probes).toEqual([]);
+      expect(remote.notes.map((n) => n.code)).toEqual([
+        'ProbeHostNotLoopback',
+        'ProbeHostNotLoopback',
+      ]);
+    });
+
+    it('grpc probes: the same port and service, in plaintext like the kubelet', () => {
+      const result = probesOf({
+        readinessProbe: { grpc: { port: 9555, service: 'shop.Cart' }, periodSeconds: 15 },
+        livenessProbe: { grpc: { port: 9555 } },
+      });
+      const common = {
+        type: 'grpc',
+        container: 'app',
+        port: 9555,
+        tls: false,
+        insecureSkipVerify: false,
+      };
+      expect(result.config.probes).toEqual([
+        {
+          ...common,
+          name: 'app-readiness',
+          source: 'readinessProbe',
+          service: 'shop.Cart',
+          intervalSeconds: 15,
+          timeoutSeconds: 1,
+        },
+        {
+          ...common,
+          name: 'app-liveness',
+          source: 'livenessProbe',
+          service: '',
+          intervalSeconds: 10,
+          timeoutSeconds: 1,
+        },
+      ]);
+      expect(result.notes).toEqual([]);
+      const bad = probesOf({ readinessProbe: { grpc: { port: 9555, service: 'has space' } } });
+      expect(bad.notes.map((n) => n.code)).toEqual(['ProbeInvalid']);
+      const noPort = probesOf({ readinessProbe: { grpc: {} } });
+      expect(noPort.notes.map((n) => n.code)).toEqual(['ProbePortNotFound']);
+    });
+
+    it('recognised exec probes become the equivalent loopback probe, with the probe timing', () => {
+      const result = probesOf({
+        readinessProbe: {
+          exec: {
+            command: [
+              '/bin/grpc_health_probe',
+              '-addr=:9555',
+              '-service=shop.Cart',
+              '-tls',
+              '-tls-no-verify',
+            ],
+          },
+          periodSeconds: 20,
+          timeoutSeconds: 3,
+        },
+        livenessProbe: {
+          exec: {
+            command: ['curl', '-fsS', '-H', 'Accept: text/plain', 'http://localhost:8080/healthz'],
+          },
+        },
+        startupProbe: {
+          exec: { command: ['sh', '-c', 'wget -q -O- http://127.0.0.1:8081/ready || exit 1'] },
+        },
+      });
+      expect(result.notes).toEqual([]);
+      expect(result.config.probes).toEqual([
+        {
+          type: 'grpc',
+          name: 'app-readiness',
+          container: 'app',
+          source: 'readinessProbe',
+          port: 9555,
+          service: 'shop.Cart',
+          tls: true,
+          insecureSkipVerify: true,
+          intervalSeconds: 20,
+          timeoutSeconds: 3,
+        },
+        {
+          type: 'http',
+          name: 'app-liveness',
+          container: 'app',
+          source: 'livenessProbe',
+          port: 8080,
+          path: '/healthz',
+          scheme: 'HTTP',
+          headers: [{ name: 'Accept', value: 'text/plain' }],
+          insecureSkipVerify: false,
+          intervalSeconds: 10,
+          timeoutSeconds: 1,
+        },
+        {
+          type: 'http',
+          name: 'app-startup',
+          container: 'app',
+          source: 'startupProbe',
+          port: 8081,
+          path: '/ready',
+          scheme: 'HTTP',
+          headers: [],
+          insecureSkipVerify: false,
+          intervalSeconds: 10,
+          timeoutSeconds: 1,
+        },
+      ]);
+    });
+
+    it('GRPC monitor endpoints: port by name, service and TLS as asked', () => {
+      const m = monitor({
+        health: {
+          fromProbes: false,
+          endpoints: [
+            {
+              name: 'cart',
+              type: 'GRPC',
+              port: 'http',
+              service: 'shop.Cart',
+              tls: true,
+              interval: '30s',
+              timeout: '2s',
+            },
+            { name: 'plain', type: 'GRPC', port: 9000, interval: '10s', timeout: '1s' },
+          ],
+        },
+      });
+      expect(probesOf({}, m).config.probes).toEqual([
+        {
+          type: 'grpc',
+          name: 'cart',
+          source: 'monitor',
+          port: 8080,
+          service: 'shop.Cart',
+          tls: true,
+          insecureSkipVerify: false,
+          intervalSeconds: 30,
+          timeoutSeconds: 2,
+        },
+        {
+          type: 'grpc',
+          name: 'plain',
+          source: 'monitor',
+          port: 9000,
+          service: '',
+          tls: false,
+          insecureSkipVerify: false,
+          intervalSeconds: 10,
+          timeoutSeconds: 1,
+        },
+      ]);
     });
 
     it('monitor endpoints: ports by name, secrets by env, derived names never collide', () => {

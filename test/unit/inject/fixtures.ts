@@ -9,6 +9,8 @@ import type { SidecarMonitor } from '../../../operator/api/v1alpha1.ts';
 import type { ClusterFacts, Workload } from '../../../operator/inject/index.ts';
 
 export const WORKLOADS_DIR = join(import.meta.dirname, '../../../../shared/fixtures/workloads');
+/** Workloads written for the probe derivation (gRPC, grpc_health_probe, curl, wget probes). */
+export const PROBE_WORKLOADS_DIR = join(import.meta.dirname, '../../fixtures/workloads');
 
 export interface Fixture {
   file: string;
@@ -16,15 +18,20 @@ export interface Fixture {
   workload: Workload;
 }
 
-export function loadFixtures(): Fixture[] {
-  return readdirSync(WORKLOADS_DIR)
+export function loadFixtures(dir = WORKLOADS_DIR): Fixture[] {
+  return readdirSync(dir)
     .filter((f) => f.endsWith('.yaml'))
     .sort()
     .map((file) => {
-      const text = readFileSync(join(WORKLOADS_DIR, file), 'utf8');
+      const text = readFileSync(join(dir, file), 'utf8');
       const doc = parseAllDocuments(text, { version: '1.1' }).find((d) => d.contents !== null);
       return { file, text, workload: doc?.toJS() as Workload };
     });
+}
+
+/** The real-world fixtures and the probe-form fixtures: what the laws must hold over. */
+export function loadAllFixtures(): Fixture[] {
+  return [...loadFixtures(), ...loadFixtures(PROBE_WORKLOADS_DIR)];
 }
 
 export const IMAGE = 'ghcr.io/sidecar-monitor/sidecar-monitor:v0.1.0';

@@ -142,6 +142,22 @@ describe('the core never throws on junk where a workload field should be', () =>
     );
   });
 
+  // Found by the property above (seed -2120096400): String() of an object whose toString is
+  // not a function throws, and the note quoting a bad port used String().
+  it('a probe port that cannot be turned into a string is noted, not a crash', () => {
+    for (const grpc of [false, true]) {
+      const w = structuredClone(base) as unknown as Record<string, unknown>;
+      const port = { toString: [] };
+      setPath(
+        w,
+        ['spec', 'template', 'spec', 'containers', 0, 'readinessProbe'],
+        grpc ? { grpc: { port } } : { httpGet: { port } },
+      );
+      const result = desiredPodTemplate(w, monitor(), facts());
+      expect(['Injected', 'Skipped']).toContain(result.outcome);
+    }
+  });
+
   it('removeInjection and currentInjection accept any template', () => {
     const injected = desiredPodTemplate(base, monitor(), facts());
     if (injected.outcome !== 'Injected') throw new Error('expected an injection');

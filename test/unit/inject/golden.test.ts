@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { parseExporterConfig } from '../../../exporter/config.ts';
 import type { SidecarMonitor } from '../../../operator/api/v1alpha1.ts';
 import { desiredPodTemplate, type ClusterFacts } from '../../../operator/inject/index.ts';
-import { facts, loadFixtures, monitor, type Fixture } from './fixtures.ts';
+import { facts, loadFixtures, monitor, PROBE_WORKLOADS_DIR, type Fixture } from './fixtures.ts';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
 const update = process.env.UPDATE_GOLDEN === '1';
@@ -135,6 +135,22 @@ describe('golden: a monitor using every option', () => {
         full,
         facts({ nativeSidecars: true, allowedExporterImages: ['registry.example.com/*'] }),
         'a monitor using every option',
+      ),
+    );
+  });
+});
+
+describe('golden: probe forms (gRPC, grpc_health_probe, curl, wget), every container a target', () => {
+  const cases = loadFixtures(PROBE_WORKLOADS_DIR);
+  it.each(cases.map((f) => [f.file, f] as const))('%s', (_name, fixture) => {
+    const containers = (fixture.workload.spec?.template?.spec?.containers ?? []).map((c) => c.name);
+    check(
+      join(GOLDEN, 'probe-forms', fixture.file),
+      render(
+        fixture,
+        monitor({ targetContainers: containers }),
+        facts(),
+        `monitor "web" targeting ${containers.join(', ')}; regular container`,
       ),
     );
   });

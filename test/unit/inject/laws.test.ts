@@ -22,7 +22,7 @@ import {
   type PodTemplateSpec,
   type Workload,
 } from '../../../operator/inject/index.ts';
-import { facts, IMAGE, loadFixtures, monitor } from './fixtures.ts';
+import { facts, IMAGE, loadAllFixtures, monitor } from './fixtures.ts';
 
 // ---- generators ----
 
@@ -73,7 +73,23 @@ const probe = fc.record(
       { requiredKeys: ['port'] },
     ),
     tcpSocket: fc.record({ port }),
-    grpc: fc.record({ port: fc.integer({ min: 1, max: 65535 }) }),
+    grpc: fc.record(
+      {
+        port: fc.integer({ min: 1, max: 65535 }),
+        service: fc.constantFrom('', 'shop.Cart', 'a b'),
+      },
+      { requiredKeys: ['port'] },
+    ),
+    exec: fc.record({
+      command: fc.constantFrom(
+        ['grpc_health_probe', '-addr=:9000'],
+        ['/bin/grpc_health_probe', '-addr=localhost:9443', '-tls', '-tls-no-verify', '-service=x'],
+        ['curl', '-fsS', 'http://localhost:8080/healthz'],
+        ['sh', '-c', 'wget -q -O- http://127.0.0.1:9477/metrics || exit 1'],
+        ['curl', '-f', 'http://10.0.0.1/'],
+        ['cat', '/tmp/healthy'],
+      ),
+    }),
     periodSeconds: fc.integer({ min: 1, max: 120 }),
     timeoutSeconds: fc.integer({ min: 1, max: 60 }),
   },
@@ -544,7 +560,7 @@ describe('laws over every fixture', () => {
       facts(),
     ],
   ];
-  const cases = loadFixtures().flatMap((fixture) =>
+  const cases = loadAllFixtures().flatMap((fixture) =>
     settings.map(
       ([label, m, f]) => [`${fixture.file} (${label})`, fixture.workload, m, f] as const,
     ),

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { nativeSidecarSupport, parseKubeVersion } from '../../../operator/cluster-facts.ts';
+import {
+  nativeSidecarSupport,
+  parseKubeVersion,
+} from '../../../operator/controller/cluster-facts.ts';
 
 describe('parseKubeVersion', () => {
   it.each([

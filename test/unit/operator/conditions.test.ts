@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { findCondition, sameConditions, setCondition } from '../../../operator/conditions.ts';
+import {
+  findCondition,
+  sameConditions,
+  setCondition,
+} from '../../../operator/controller/conditions.ts';
 
 const t1 = new Date('2026-01-01T00:00:00.123Z');
 const t2 = new Date('2026-01-01T01:00:00Z');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkCrd } from '../../../operator/crd-check.ts';
+import { checkCrd } from '../../../operator/controller/crd-check.ts';
 
 const crd = (revision: string | undefined, served = true): object => ({
   metadata: {

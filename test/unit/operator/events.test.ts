@@ -3,7 +3,7 @@
 // when the test says so (this is queueing logic, not API behaviour).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createEventRecorder } from '../../../operator/events.ts';
+import { createEventRecorder } from '../../../operator/controller/events.ts';
 import type { KubeClient } from '../../../operator/kube/client.ts';
 import type { KubeObject } from '../../../operator/kube/resources.ts';
 import { FakeClock } from './fake-clock.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FlagError, parseOperatorFlags } from '../../../operator/flags.ts';
+import { FlagError, parseOperatorFlags } from '../../../operator/cli/flags.ts';
 import { imageAllowed } from '../../../operator/inject/images.ts';
 
 describe('parseOperatorFlags', () => {
@@ -22,7 +22,26 @@ describe('parseOperatorFlags', () => {
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,
+      resyncMs: 600_000,
+      watchKubeletVersions: 'auto',
       logLevel: 'info',
+      context: undefined,
+      kubeApiQps: 20,
+      kubeApiBurst: 30,
+    });
+  });
+
+  it('takes a kubeconfig context and the client rate limit, 0 QPS for none', () => {
+    expect(
+      parseOperatorFlags([
+        '--exporter-image=a',
+        '--context=prod',
+        '--kube-api-qps=2.5',
+        '--kube-api-burst=5',
+      ]),
+    ).toMatchObject({ context: 'prod', kubeApiQps: 2.5, kubeApiBurst: 5 });
+    expect(parseOperatorFlags(['--exporter-image=a', '--kube-api-qps=0'])).toMatchObject({
+      kubeApiQps: 0,
     });
   });
 
@@ -49,6 +68,8 @@ describe('parseOperatorFlags', () => {
   it.each([
     [['--exporter-image=a', '--workers=0'], 'workers', /between 1 and 64/],
     [['--exporter-image=a', '--workers=two'], 'workers', /integer/],
+    [['--exporter-image=a', '--kube-api-qps=-1'], 'kube-api-qps', /from 0 to 10000/],
+    [['--exporter-image=a', '--kube-api-burst=0'], 'kube-api-burst', /between 1 and/],
     [['--exporter-image=a', '--namespace=Bad_NS'], 'namespace', /not a namespace name/],
     [['--exporter-image=a', '--leader-elect=yes'], 'leader-elect', /true or false/],
     [
@@ -58,6 +79,11 @@ describe('parseOperatorFlags', () => {
     ],
     [['--exporter-image=a', '--log-level=loud'], 'log-level', /one of/],
     [['--exporter-image=a', '--listen=8080'], 'listen', /HOST:PORT/],
+    [
+      ['--exporter-image=a', '--watch-kubelet-versions=yes'],
+      'watch-kubelet-versions',
+      /auto, true or false/,
+    ],
     [['--exporter-image=a', '--bogus'], 'bogus', /Unknown option/],
     [[], 'exporter-image', /is required/],
   ])('%j is rejected naming --%s', (argv, flag, message) => {

@@ -1,5 +1,5 @@
-// Retry and relist logic of the informer, against a scripted list/watch client (the
-// real API server behaviour is covered by test/operator/).
+// Retry and relist logic of the informer, against a scripted list/watch client (a
+// misbehaving HTTP server and the real API server are in test/operator/watch.test.ts).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { ListPage, Query, WatchEvent } from '../../../operator/kube/client.ts';
@@ -11,7 +11,7 @@ import { FakeClock, flush } from './fake-clock.ts';
 type Step =
   | { list: Record<string, unknown>[]; rv: string }
   | { listError: KubeApiError }
-  | { watch: WatchEvent[]; end?: KubeApiError; hang?: boolean };
+  | { watch: WatchEvent[]; end?: KubeApiError; hang?: boolean; lastsMs?: number };
 
 function obj(
   name: string,
@@ -32,10 +32,12 @@ function untilAborted(signal: AbortSignal | undefined): Promise<void> {
 }
 
 class ScriptedClient {
-  readonly calls: { op: 'list' | 'watch'; query: Query }[] = [];
+  readonly calls: { op: 'list' | 'watch'; query: Query; idleTimeoutMs?: number }[] = [];
   readonly steps: Step[];
-  constructor(steps: Step[]) {
+  readonly clock: FakeClock;
+  constructor(steps: Step[], clock: FakeClock) {
     this.steps = steps;
+    this.clock = clock;
   }
 
   list(_path: string, query: Query): Promise<ListPage> {
@@ -51,15 +53,17 @@ class ScriptedClient {
     _path: string,
     query: Query,
     onEvent: (e: WatchEvent) => Promise<void> | void,
-    opts: { signal?: AbortSignal },
+    opts: { signal?: AbortSignal; idleTimeoutMs: number },
   ): Promise<void> {
-    this.calls.push({ op: 'watch', query });
+    this.calls.push({ op: 'watch', query, idleTimeoutMs: opts.idleTimeoutMs });
     const step = this.steps.shift();
     if (!step || !('watch' in step)) {
       // Script exhausted: behave like a quiet watch until aborted.
       await untilAborted(opts.signal);
       return;
     }
+    // A watch that stays open for a while (time moves only when the test says so).
+    if (step.lastsMs) this.clock.freeze(step.lastsMs);
     for (const e of step.watch) await onEvent(e);
     if (step.end) throw step.end;
     if (step.hang) await untilAborted(opts.signal);
@@ -79,7 +83,7 @@ function setup(steps: Step[]): {
   stop: () => Promise<void>;
 } {
   const clock = new FakeClock();
-  const client = new ScriptedClient(steps);
+  const client = new ScriptedClient(steps, clock);
   const events: string[] = [];
   const failures: string[] = [];
   const informer = new Informer({
@@ -88,9 +92,8 @@ function setup(steps: Step[]): {
     clock,
     logger: pino({ level: 'silent' }),
     random: () => 0,
-    backoff: { baseMs: 1000, maxMs: 8000, jitter: 0.5 },
-    relistIntervalMs: 600_000,
-    onFailure: (e) => failures.push(e.kind),
+    backoff: { baseMs: 1000, maxMs: 8000, jitter: 0.5, resetAfterMs: 120_000 },
+    onFailure: (reason) => failures.push(reason),
     transform: stripForCache,
   });
   informer.addHandlers({
@@ -224,7 +227,11 @@ describe('Informer', () => {
     // After the network error the informer waits (backoff), then watches from rv 6.
     expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch']);
     await t.clock.advance(1000);
-    await flush();
+    // The 410 relists too, after the next (longer) backoff.
+    expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch']);
+    await t.clock.advance(1999);
+    expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch']);
+    await t.clock.advance(1);
     expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch', 'list', 'watch']);
     expect(t.client.calls[2]!.query.resourceVersion).toBe('6');
     expect(t.client.calls[4]!.query.resourceVersion).toBe('9');
@@ -259,25 +266,106 @@ describe('Informer', () => {
     await t.stop();
   });
 
-  it('relists periodically even when the watch stays healthy', async () => {
+  it('never relists on its own: a watch that ran its course is reopened from its resourceVersion at once', async () => {
     const t = setup([
       { list: [obj('a', '1')], rv: '1' },
-      { watch: [] },
-      { list: [obj('a', '1')], rv: '2' },
+      // Ten quiet minutes ending normally (the server's timeoutSeconds).
+      { watch: [], lastsMs: 600_000 },
+      { watch: [{ type: 'BOOKMARK', object: { metadata: { resourceVersion: '7' } } }] },
     ]);
     await t.informer.waitForSync();
     await flush();
-    // The scripted watch ended at once, long before the relist is due: watch again.
-    expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch']);
-    await t.stop();
-    const u = setup([{ list: [obj('a', '1')], rv: '1' }]);
-    await u.informer.waitForSync();
-    await flush();
-    // The quiet watch is aborted by its own timeout on the real server; here the
-    // script's watch hangs, so only check that timeoutSeconds stays within the relist period.
-    const timeout = Number(u.client.calls[1]!.query.timeoutSeconds);
+    expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch', 'watch']);
+    expect(t.client.calls[2]!.query.resourceVersion).toBe('1');
+    expect(t.client.calls[3]!.query.resourceVersion).toBe('7');
+    expect(t.failures).toEqual([]);
+    // Like client-go: watches last between 5 and 10 minutes; a watch silent for 2.5 times
+    // the bookmark period (the API server sends one about every minute, the first one
+    // up to two minutes after the watch opened) is dead.
+    const timeout = Number(t.client.calls[1]!.query.timeoutSeconds);
     expect(timeout).toBeGreaterThanOrEqual(300);
     expect(timeout).toBeLessThanOrEqual(600);
-    await u.stop();
+    expect(t.client.calls[1]!.query.allowWatchBookmarks).toBe(true);
+    expect(t.client.calls[1]!.idleTimeoutMs).toBe(150_000);
+    await t.stop();
+  });
+
+  it('a watch that ends within a second without a single event is an error: it backs off, growing', async () => {
+    const quick = { watch: [] };
+    const t = setup([
+      { list: [obj('a', '1')], rv: '1' },
+      quick,
+      quick,
+      quick,
+      quick,
+      { watch: [], hang: true },
+    ]);
+    await t.informer.waitForSync();
+    await flush();
+    const watches = (): number => t.client.calls.filter((c) => c.op === 'watch').length;
+    expect(watches()).toBe(1);
+    for (const [wait, expected] of [
+      [1000, 2],
+      [2000, 3],
+      [4000, 4],
+      [8000, 5],
+    ] as const) {
+      await t.clock.advance(wait - 1);
+      expect(watches()).toBe(expected - 1);
+      await t.clock.advance(1);
+      expect(watches()).toBe(expected);
+    }
+    expect(t.failures).toEqual(['short-watch', 'short-watch', 'short-watch', 'short-watch']);
+    // Never a relist: the resourceVersion was fine.
+    expect(t.client.calls.filter((c) => c.op === 'list')).toHaveLength(1);
+    await t.stop();
+  });
+
+  it('a short watch that delivered events is not an error', async () => {
+    const t = setup([
+      { list: [], rv: '1' },
+      { watch: [{ type: 'ADDED', object: obj('a', '2') }], lastsMs: 10 },
+      { watch: [], hang: true },
+    ]);
+    await t.informer.waitForSync();
+    await flush();
+    expect(t.client.calls.map((c) => c.op)).toEqual(['list', 'watch', 'watch']);
+    expect(t.failures).toEqual([]);
+    await t.stop();
+  });
+
+  it('repeated 410s relist ever more slowly, and a quiet spell resets the backoff', async () => {
+    const t = setup([
+      { list: [], rv: '1' },
+      { watch: [], end: gone() },
+      { list: [], rv: '2' },
+      { watch: [], end: gone() },
+      { list: [], rv: '3' },
+      { watch: [], end: gone() },
+      { list: [], rv: '4' },
+      // Healthy for three minutes, then one more 410: back to the first delay.
+      { watch: [{ type: 'ADDED', object: obj('a', '5') }], lastsMs: 180_000, end: gone() },
+      { list: [], rv: '6' },
+      { watch: [], hang: true },
+    ]);
+    await t.informer.waitForSync();
+    await flush();
+    const lists = (): number => t.client.calls.filter((c) => c.op === 'list').length;
+    for (const [wait, expected] of [
+      [1000, 2],
+      [2000, 3],
+      [4000, 4],
+    ] as const) {
+      await t.clock.advance(wait - 1);
+      expect(lists()).toBe(expected - 1);
+      await t.clock.advance(1);
+      expect(lists()).toBe(expected);
+    }
+    await t.clock.advance(999);
+    expect(lists()).toBe(4);
+    await t.clock.advance(1);
+    expect(lists()).toBe(5);
+    expect(t.failures).toEqual(['gone', 'gone', 'gone', 'gone']);
+    await t.stop();
   });
 });

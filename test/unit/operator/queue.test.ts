@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, KeyedBackoff } from '../../../operator/backoff.ts';
-import { runWorkers, WorkQueue } from '../../../operator/queue.ts';
+import { backoffDelay, KeyedBackoff } from '../../../operator/runtime/backoff.ts';
+import { runWorkers, WorkQueue } from '../../../operator/runtime/queue.ts';
 import { FakeClock, flush } from './fake-clock.ts';
 
 const policy = { baseMs: 100, maxMs: 10_000, jitter: 0.5 };

@@ -182,6 +182,15 @@ describe('RolloutLimiter', () => {
     expect(l.tryAcquire('ns/a3', 'A', 2)).toBe(false);
   });
 
+  it('says what blocks a slot: the monitor limit or the operator one, and who holds it', () => {
+    const l = new RolloutLimiter({ globalMax: 2, now: () => now });
+    expect(l.blockedBy('A', 1)).toBeUndefined();
+    expect(l.tryAcquire('ns/db', 'A', 1)).toBe(true);
+    expect(l.blockedBy('A', 1)).toEqual({ limit: 'monitor', max: 1, holders: ['ns/db'] });
+    expect(l.tryAcquire('ns/x', 'B', 5)).toBe(true);
+    expect(l.blockedBy('C', 5)).toEqual({ limit: 'operator', max: 2, holders: ['ns/db', 'ns/x'] });
+  });
+
   it('releases a slot only once the cache shows our generation done', () => {
     const l = new RolloutLimiter({ now: () => now });
     expect(l.tryAcquire('w', 'A', 1)).toBe(true);

@@ -1,7 +1,7 @@
 // promtool checks the live operator's /metrics in test/operator/ (unit tests do no I/O).
 import { describe, expect, it } from 'vitest';
-import { createMetrics } from '../../../operator/metrics.ts';
-import { buildServer } from '../../../operator/server.ts';
+import { createMetrics } from '../../../operator/manager/metrics.ts';
+import { buildServer } from '../../../operator/manager/server.ts';
 
 describe('operator HTTP server', () => {
   it('serves the operator metrics from its private registry', async () => {

@@ -3,6 +3,7 @@ import type { SidecarMonitor } from '../../../operator/api/v1alpha1.ts';
 import { desiredPodMonitor } from '../../../operator/controller/podmonitor.ts';
 import {
   buildStatus,
+  deletionSummary,
   sameStatus,
   type WorkloadRecord,
 } from '../../../operator/controller/status.ts';
@@ -149,6 +150,45 @@ describe('buildStatus', () => {
       '2026-01-01T00:05:00Z',
     );
     expect(sameStatus(again, fixed)).toBe(false);
+  });
+
+  it('while deleting: a Deleting condition and Ready False say what is left and what it waits for', () => {
+    const slot = 'waiting for a rollout slot: this monitor rolls at most 1 workload(s) at once';
+    const remaining = [
+      rec('a', 'Pending', true, { reason: 'WaitingForRolloutSlot', message: slot }),
+      rec('b', 'Pending', true, { reason: 'WaitingForRolloutSlot', message: slot }),
+      rec('c', 'Pending', true, { reason: 'NotReconciledYet' }),
+    ];
+    const rolling = [
+      {
+        ...rec('db', 'RollingOut', false),
+        kind: 'StatefulSet' as const,
+        reason: 'InjectionRemoved',
+      },
+    ];
+    const summary = deletionSummary(remaining, rolling);
+    expect(summary).toBe(
+      `3 workload(s) still carry the exporter; the finalizer is removed once every pod template is restored. Deployment/a, Deployment/b: ${slot}; Deployment/c: NotReconciledYet. Restored, still rolling out: StatefulSet/db`,
+    );
+    const s = buildStatus({
+      generation: 4,
+      previous: undefined,
+      workloads: [...remaining, ...rolling],
+      deleting: summary,
+      now: t1,
+    });
+    const byType = Object.fromEntries((s.conditions ?? []).map((c) => [c.type, c]));
+    expect(byType.Deleting).toMatchObject({
+      status: 'True',
+      reason: 'RemovingInjections',
+      message: summary,
+      observedGeneration: 4,
+    });
+    expect(byType.Ready).toMatchObject({ status: 'False', reason: 'Deleting', message: summary });
+    expect(s).toMatchObject({ matchedWorkloads: 4, injectedWorkloads: 3 });
+    // Without deletion there is no Deleting condition at all.
+    const plain = buildStatus({ generation: 4, previous: undefined, workloads: [], now: t1 });
+    expect(plain.conditions?.map((c) => c.type)).toEqual(['Ready', 'Degraded', 'Conflict']);
   });
 
   it('caps the listed workloads at 1000 but counts all', () => {

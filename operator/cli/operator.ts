@@ -2,37 +2,19 @@
 // run the manager until SIGTERM (releasing the lease), exit non-zero when leadership
 // was lost so the pod restarts clean.
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
-import { ensureNodeFlags } from '../exporter/runtime-flags.ts';
-import { DEFAULT_EXPORTER_RESOURCES } from './api/constants.ts';
-import { systemClock } from './clock.ts';
+import { ensureNodeFlags } from '../../exporter/runtime-flags.ts';
+import { DEFAULT_EXPORTER_RESOURCES } from '../api/constants.ts';
+import { systemClock } from '../runtime/clock.ts';
 import { FlagError, parseOperatorFlags, USAGE } from './flags.ts';
-import { KubeClient } from './kube/client.ts';
-import { type KubeAccess, loadAccess } from './kube/kubeconfig.ts';
-import { Manager, StartupError } from './manager.ts';
-import { createMetrics } from './metrics.ts';
-import { buildServer } from './server.ts';
-
-export async function readVersion(): Promise<string> {
-  // operator/cli.ts in development, dist/operator/cli.js in the image.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'sidecar-monitor' && pkg.version) return pkg.version;
-    } catch {
-      // not this directory
-    }
-  }
-  return 'unknown';
-}
+import { KubeClient } from '../kube/client.ts';
+import { type KubeAccess, loadAccess } from '../kube/kubeconfig.ts';
+import { rateLimiter } from '../kube/throttle.ts';
+import { Manager, StartupError } from '../manager/manager.ts';
+import { createMetrics } from '../manager/metrics.ts';
+import { buildServer } from '../manager/server.ts';
+import { readVersion } from './version.ts';
 
 /**
  * Node's default young generation grows to 64 MB semi-spaces, which a list of thousands of
@@ -61,22 +43,33 @@ export async function main(argv: string[]): Promise<number> {
   const metrics = createMetrics(version);
   let access: KubeAccess;
   try {
-    access = await loadAccess(flags.kubeconfig);
+    access = await loadAccess(flags.kubeconfig, flags.context ? { context: flags.context } : {});
   } catch (err) {
     console.error(`sidecar-monitor operator: ${(err as Error).message}`);
     return 2;
   }
-  const client = KubeClient.fromAccess(access, {
+  const clientOptions = {
     userAgent: `sidecar-monitor-operator/${version}`,
-    observe: (method, code, seconds) => {
+    observe: (method: string, code: number | 'error', seconds: number) => {
       metrics.apiRequests.inc({ method, code: String(code) });
       metrics.apiRequestDuration.observe({ method }, seconds);
     },
+  };
+  const client = KubeClient.fromAccess(access, {
+    ...clientOptions,
+    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
+  });
+  // Events get a token bucket of their own, as controller-runtime's recorder (its own
+  // client from the same config): a burst of Events never delays the injections.
+  const eventClient = client.withOptions({
+    ...clientOptions,
+    limiter: rateLimiter(flags.kubeApiQps, flags.kubeApiBurst, systemClock),
   });
   const identity = flags.identity ?? `${hostname()}_${randomUUID().slice(0, 8)}`;
   const manager = new Manager({
     flags,
     client,
+    eventClient,
     clock: systemClock,
     logger,
     metrics,
@@ -101,7 +94,14 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const address = await server.listen({ host: flags.listen.host, port: flags.listen.port });
     logger.info(
-      { address, version, identity, apiServer: access.server.origin, credentials: access.source },
+      {
+        address,
+        version,
+        identity,
+        apiServer: access.server.origin,
+        credentials: access.source,
+        ...(client.proxy ? { proxy: client.proxy.origin } : {}),
+      },
       'serving /metrics, /healthz, /readyz',
     );
     const result = await manager.run(stop.signal);

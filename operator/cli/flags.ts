@@ -4,6 +4,11 @@ import { parseArgs } from 'node:util';
 
 export interface OperatorFlags {
   kubeconfig: string | undefined;
+  /** A context of the kubeconfig instead of its current-context, as kubectl's --context. */
+  context: string | undefined;
+  /** Client-side rate limit of every API request (0: none); controller-runtime's defaults. */
+  kubeApiQps: number;
+  kubeApiBurst: number;
   /** Namespaces to watch; empty: all. */
   namespaces: string[];
   /** The exporter image injected when a monitor names none. */
@@ -21,8 +26,10 @@ export interface OperatorFlags {
   renewDeadlineMs: number;
   retryPeriodMs: number;
   identity: string | undefined;
-  /** Full relist of every informer, and re-reconcile of every monitor. */
+  /** Re-reconcile of every cached object (from the caches: nothing is relisted). */
   resyncMs: number;
+  /** Whether Nodes are watched for kubelet versions: auto (only for 1.29-1.31 servers). */
+  watchKubeletVersions: 'auto' | 'true' | 'false';
   /** How long the operator waits to batch status writes of one monitor. */
   statusDelayMs: number;
   /** How often discovery is asked whether the PodMonitor CRD is served. */
@@ -45,7 +52,10 @@ export const USAGE = `usage: sidecar-monitor operator [flags]
 Reconciles SidecarMonitors into the pod templates of the workloads they select.
 
 flags:
-  --kubeconfig PATH                  kubeconfig (default: in-cluster, else $KUBECONFIG or ~/.kube/config)
+  --kubeconfig PATH                  kubeconfig (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)
+  --context NAME                     kubeconfig context to use (default: its current-context)
+  --kube-api-qps QPS                 client-side rate limit of API requests (default 20; 0: none)
+  --kube-api-burst N                 requests allowed at once above that rate (default 30)
   --namespace NS                     watch only this namespace (repeatable; default: all namespaces)
   --exporter-image IMAGE             exporter image injected by default (default: $SIDECAR_MONITOR_IMAGE)
   --allowed-exporter-images LIST     comma-separated images monitors may choose ('repo/*' allows a prefix);
@@ -60,7 +70,12 @@ flags:
   --renew-deadline SECONDS           (default 10)
   --retry-period SECONDS             (default 2)
   --identity NAME                    leader-election identity (default: $POD_NAME or the hostname)
-  --resync SECONDS                   full relist and re-reconcile period (default 600)
+  --resync SECONDS                   re-reconcile every cached object this often, jittered ±12.5%
+                                     (from the caches; watches keep them current) (default 600)
+  --watch-kubelet-versions MODE      auto: watch Nodes' kubelet versions only where the version-skew
+                                     policy does not vouch for >= 1.29 (API server 1.29-1.31);
+                                     true: always (kubelets older than the policy allows); false
+                                     (default auto)
   --status-delay-ms MS               batching delay of status writes (default 250)
   --discovery-interval SECONDS       how often to check whether the PodMonitor CRD is installed (default 60)
   --log-level LEVEL                  trace, debug, info, warn, error (default info)
@@ -75,6 +90,30 @@ function integer(flag: string, text: string, min: number, max: number): number {
   const n = Number(text);
   if (n < min || n > max) throw new FlagError(flag, `must be between ${min} and ${max}`);
   return n;
+}
+
+export const DEFAULT_KUBE_API_QPS = 20;
+export const DEFAULT_KUBE_API_BURST = 30;
+
+/** --kube-api-qps and --kube-api-burst (shared by every command that talks to a cluster). */
+export function kubeApiRate(
+  qpsText: string | undefined,
+  burstText: string | undefined,
+): { kubeApiQps: number; kubeApiBurst: number } {
+  const qpsFlag = qpsText ?? String(DEFAULT_KUBE_API_QPS);
+  const qps = Number(qpsFlag);
+  if (!/^\d+(\.\d+)?$/.test(qpsFlag) || qps > 10_000) {
+    throw new FlagError('kube-api-qps', `must be a number from 0 to 10000, got "${qpsFlag}"`);
+  }
+  return {
+    kubeApiQps: qps,
+    kubeApiBurst: integer(
+      'kube-api-burst',
+      burstText ?? String(DEFAULT_KUBE_API_BURST),
+      1,
+      100_000,
+    ),
+  };
 }
 
 function bool(flag: string, text: string): boolean {
@@ -102,6 +141,9 @@ export function parseOperatorFlags(
       allowPositionals: false,
       options: {
         kubeconfig: { type: 'string' },
+        context: { type: 'string' },
+        'kube-api-qps': { type: 'string' },
+        'kube-api-burst': { type: 'string' },
         namespace: { type: 'string', multiple: true },
         'exporter-image': { type: 'string' },
         'allowed-exporter-images': { type: 'string', multiple: true },
@@ -116,6 +158,7 @@ export function parseOperatorFlags(
         'retry-period': { type: 'string' },
         identity: { type: 'string' },
         resync: { type: 'string' },
+        'watch-kubelet-versions': { type: 'string' },
         'status-delay-ms': { type: 'string' },
         'discovery-interval': { type: 'string' },
         'log-level': { type: 'string' },
@@ -144,6 +187,14 @@ export function parseOperatorFlags(
       throw new FlagError('renew-deadline', 'must be shorter than --lease-duration');
     if (retryPeriodMs >= renewDeadlineMs)
       throw new FlagError('retry-period', 'must be shorter than --renew-deadline');
+    const watchKubeletVersions = values['watch-kubelet-versions'] ?? 'auto';
+    if (
+      watchKubeletVersions !== 'auto' &&
+      watchKubeletVersions !== 'true' &&
+      watchKubeletVersions !== 'false'
+    ) {
+      throw new FlagError('watch-kubelet-versions', 'must be auto, true or false');
+    }
     const help = values.help ?? false;
     if (!help && exporterImage === '') {
       throw new FlagError(
@@ -153,6 +204,8 @@ export function parseOperatorFlags(
     }
     return {
       kubeconfig: values.kubeconfig,
+      context: values.context,
+      ...kubeApiRate(values['kube-api-qps'], values['kube-api-burst']),
       namespaces,
       exporterImage,
       allowedExporterImages: [...new Set([exporterImage, ...allowed])].filter((i) => i !== ''),
@@ -172,6 +225,7 @@ export function parseOperatorFlags(
       retryPeriodMs,
       identity: values.identity ?? env.POD_NAME,
       resyncMs: 1000 * integer('resync', values.resync ?? '600', 10, 86_400),
+      watchKubeletVersions,
       statusDelayMs: integer('status-delay-ms', values['status-delay-ms'] ?? '250', 0, 60_000),
       discoveryIntervalMs:
         1000 * integer('discovery-interval', values['discovery-interval'] ?? '60', 1, 3600),

@@ -69,7 +69,7 @@ export class WorkQueue {
       this.add(key);
       return;
     }
-    const due = this.#clock.now() + ms;
+    const due = this.#clock.monotonic() + ms;
     const existing = this.#delayed.get(key);
     if (existing && existing.due <= due) return;
     existing?.timer.cancel();

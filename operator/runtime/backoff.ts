@@ -44,3 +44,34 @@ export class KeyedBackoff {
     this.#failures.delete(key);
   }
 }
+
+export interface RestartPolicy extends BackoffPolicy {
+  /** A spell this long without a restart resets the delay to baseMs. */
+  resetAfterMs: number;
+}
+
+/**
+ * The delay before each restart of something that keeps failing (a watch, a list), like
+ * client-go's exponential backoff manager: every restart waits longer, whatever ended the
+ * previous run, and only a quiet spell of resetAfterMs brings the delay back down. So a
+ * server that answers every request at once, but uselessly (a watch closed at once, a
+ * 410 on every watch), is retried ever more slowly instead of in a hot loop.
+ */
+export class RestartBackoff {
+  readonly #policy: RestartPolicy;
+  readonly #random: Random;
+  #attempt = 0;
+  #last: number | undefined;
+
+  constructor(policy: RestartPolicy, random: Random = Math.random) {
+    this.#policy = policy;
+    this.#random = random;
+  }
+
+  /** The delay before the next restart; now is a monotonic reading. */
+  next(now: number): number {
+    if (this.#last !== undefined && now - this.#last > this.#policy.resetAfterMs) this.#attempt = 0;
+    this.#last = now;
+    return backoffDelay(this.#policy, this.#attempt++, this.#random);
+  }
+}

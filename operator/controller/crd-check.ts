@@ -1,7 +1,7 @@
 // Helm installs CRDs once and never upgrades them, so after `helm upgrade` a newer
 // operator can meet an older SidecarMonitor CRD: fields it writes would be pruned and
 // validations it relies on missing. It refuses to start instead, saying how to upgrade.
-import { CRD_NAME, CRD_REVISION_ANNOTATION, VERSION } from './api/constants.ts';
+import { CRD_NAME, CRD_REVISION_ANNOTATION, VERSION } from '../api/constants.ts';
 
 export const CRD_UPGRADE_HINT =
   'upgrade it with: kubectl apply --server-side --force-conflicts -f ' +

@@ -7,9 +7,9 @@
 // operator benchmark measured them as most of the operator's cost over the floor).
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Clock } from './clock.ts';
-import type { KubeClient } from './kube/client.ts';
-import { collectionPath, EVENTS, type KubeObject } from './kube/resources.ts';
+import type { Clock } from '../runtime/clock.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { collectionPath, EVENTS, type KubeObject } from '../kube/resources.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -18,7 +18,7 @@ export interface EventRecorder {
 }
 
 export interface RecorderOptions {
-  client: KubeClient;
+  client: Pick<KubeClient, 'create'>;
   clock: Clock;
   logger: Logger;
   component: string;

@@ -4,21 +4,21 @@
 // the operator's finalizer from every SidecarMonitor, and deletes their PodMonitors.
 // Run it after stopping the operator (helm uninstall), or it would inject again.
 import type { Logger } from 'pino';
-import { FIELD_MANAGER } from './api/constants.ts';
-import { currentInjection } from './controller/injection.ts';
-import { MONITOR_RESOURCE } from './controller/monitors.ts';
-import { podMonitorName } from './controller/podmonitor.ts';
-import { RESOURCE_OF_KIND } from './controller/workloads.ts';
-import type { KubeClient } from './kube/client.ts';
-import { isApiError, KubeApiError } from './kube/errors.ts';
+import { FIELD_MANAGER } from '../api/constants.ts';
+import { currentInjection } from '../controller/injection.ts';
+import { MONITOR_RESOURCE } from '../controller/monitors.ts';
+import { podMonitorName } from '../controller/podmonitor.ts';
+import { RESOURCE_OF_KIND } from '../controller/workloads.ts';
+import type { KubeClient, ListPage } from '../kube/client.ts';
+import { isApiError, KubeApiError } from '../kube/errors.ts';
 import {
   collectionPath,
   type KubeObject,
   objectPath,
   PODMONITORS,
   type ResourceType,
-} from './kube/resources.ts';
-import { FINALIZER } from './manager.ts';
+} from '../kube/resources.ts';
+import { FINALIZER } from '../manager/manager.ts';
 
 export interface CleanupOptions {
   client: KubeClient;
@@ -26,6 +26,8 @@ export interface CleanupOptions {
   /** Limit to these namespaces; empty: all. */
   namespaces: readonly string[];
   dryRun: boolean;
+  /** Objects per list page (default 500). */
+  pageSize?: number;
 }
 
 export interface CleanupReport {
@@ -37,30 +39,60 @@ export interface CleanupReport {
   failures: string[];
 }
 
-async function listAll(
+/** Objects per list page: one page at a time is held, never the whole fleet. */
+const PAGE_SIZE = 500;
+/** Restarts of one list after expired continue tokens before giving up. */
+const MAX_RESTARTS = 5;
+
+/**
+ * Calls fn for every object of the resource, page by page, each page dropped once handled
+ * (workloads carry their managedFields: thousands of them do not fit in memory at once).
+ * A continue token that expired (410, etcd compacted meanwhile) restarts the list from
+ * the beginning, skipping the objects already handled, where client-go's pager would fall
+ * back to one unpaginated list; cleanup's steps are idempotent, so a fresh pass is safe.
+ */
+export async function forEachObject(
   client: KubeClient,
   r: ResourceType,
   namespaces: readonly string[],
-): Promise<KubeObject[]> {
+  fn: (obj: KubeObject) => Promise<void>,
+  options: { pageSize?: number; logger?: Logger } = {},
+): Promise<void> {
   const scopes = namespaces.length === 0 ? [undefined] : namespaces;
-  const out: KubeObject[] = [];
+  const seen = new Set<string>();
   for (const ns of scopes) {
+    let restarts = 0;
     let cont: string | undefined;
-    do {
-      const page = await client.list(collectionPath(r, ns), {
-        limit: 500,
-        ...(cont ? { continue: cont } : {}),
-      });
+    for (;;) {
+      let page: ListPage;
+      try {
+        page = await client.list(collectionPath(r, ns), {
+          limit: options.pageSize ?? PAGE_SIZE,
+          ...(cont ? { continue: cont } : {}),
+        });
+      } catch (err) {
+        if (!cont || !isApiError(err, 'gone') || restarts >= MAX_RESTARTS) throw err;
+        restarts++;
+        options.logger?.warn(
+          { resource: r.kind, namespace: ns, restarts },
+          'the list expired between pages (410); listing again from the start',
+        );
+        cont = undefined;
+        continue;
+      }
       for (const item of page.items) {
         const obj = item as KubeObject;
+        const uid = obj.metadata.uid ?? `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+        if (seen.has(uid)) continue;
+        seen.add(uid);
         obj.apiVersion ??= r.group === '' ? r.version : `${r.group}/${r.version}`;
         obj.kind ??= r.kind;
-        out.push(obj);
+        await fn(obj);
       }
       cont = page.continue;
-    } while (cont);
+      if (!cont) break;
+    }
   }
-  return out;
 }
 
 /** Whether our field manager owns anything in the object. */
@@ -96,14 +128,23 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
     }
   };
 
-  let monitors: KubeObject[] = [];
+  const paging = { logger, ...(o.pageSize ? { pageSize: o.pageSize } : {}) };
   try {
-    monitors = await listAll(client, MONITOR_RESOURCE, o.namespaces);
+    await forEachObject(
+      client,
+      MONITOR_RESOURCE,
+      o.namespaces,
+      async (m) => {
+        await releaseMonitor(m);
+      },
+      paging,
+    );
   } catch (err) {
     if (!isApiError(err, 'not-found')) throw err;
     logger.info('the SidecarMonitor CRD is not installed; no monitors to clean up');
   }
-  for (const m of monitors) {
+
+  async function releaseMonitor(m: KubeObject): Promise<void> {
     const id = `${m.metadata.namespace ?? ''}/${m.metadata.name}`;
     const path = objectPath(MONITOR_RESOURCE, m.metadata.namespace, m.metadata.name);
     if (m.metadata.finalizers?.includes(FINALIZER)) {
@@ -134,30 +175,40 @@ export async function cleanup(o: CleanupOptions): Promise<CleanupReport> {
   }
 
   for (const resource of Object.values(RESOURCE_OF_KIND)) {
-    for (const w of await listAll(client, resource, o.namespaces)) {
-      const id = `${resource.kind}/${w.metadata.namespace ?? ''}/${w.metadata.name}`;
-      if (!ownedByUs(w)) {
-        if (currentInjection(w).present) report.notOurs.push(id);
-        continue;
-      }
-      const ok = await attempt(`restoring ${id}`, async () => {
-        await client.apply(
-          objectPath(resource, w.metadata.namespace, w.metadata.name),
-          {
-            apiVersion: w.apiVersion,
-            kind: w.kind,
-            metadata: { name: w.metadata.name, namespace: w.metadata.namespace },
-          },
-          { fieldManager: FIELD_MANAGER },
-        );
-      });
-      if (ok === 'done') {
-        report.workloadsRestored.push(id);
-        logger.info(
-          { kind: resource.kind, namespace: w.metadata.namespace, name: w.metadata.name },
-          o.dryRun ? 'would restore' : 'restored',
-        );
-      }
+    await forEachObject(
+      client,
+      resource,
+      o.namespaces,
+      async (w) => {
+        await restore(resource, w);
+      },
+      paging,
+    );
+  }
+
+  async function restore(resource: ResourceType, w: KubeObject): Promise<void> {
+    const id = `${resource.kind}/${w.metadata.namespace ?? ''}/${w.metadata.name}`;
+    if (!ownedByUs(w)) {
+      if (currentInjection(w).present) report.notOurs.push(id);
+      return;
+    }
+    const ok = await attempt(`restoring ${id}`, async () => {
+      await client.apply(
+        objectPath(resource, w.metadata.namespace, w.metadata.name),
+        {
+          apiVersion: w.apiVersion,
+          kind: w.kind,
+          metadata: { name: w.metadata.name, namespace: w.metadata.namespace },
+        },
+        { fieldManager: FIELD_MANAGER },
+      );
+    });
+    if (ok === 'done') {
+      report.workloadsRestored.push(id);
+      logger.info(
+        { kind: resource.kind, namespace: w.metadata.namespace, name: w.metadata.name },
+        o.dryRun ? 'would restore' : 'restored',
+      );
     }
   }
   return report;

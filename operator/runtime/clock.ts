@@ -1,19 +1,28 @@
 // Time is injected everywhere in the operator so queue, backoff, lease and rollout
-// deadlines can be tested with a fake clock instead of sleeps.
+// deadlines can be tested with a fake clock instead of sleeps. Two readings: the wall
+// clock for what is written down (timestamps people and the API read), the monotonic
+// clock for every duration and deadline, so an NTP step or a VM resume cannot stretch or
+// shrink a lease, a backoff or a progress deadline.
 
 export interface TimerHandle {
   cancel(): void;
 }
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /** Milliseconds since the epoch (wall clock: for timestamps, never for durations). */
   now(): number;
-  /** Runs fn after ms; the timer never keeps the process alive on its own. */
+  /**
+   * Milliseconds on a clock that only moves forward, from an arbitrary origin: for
+   * durations and deadlines within this process.
+   */
+  monotonic(): number;
+  /** Runs fn after ms (monotonic); the timer never keeps the process alive on its own. */
   setTimeout(fn: () => void, ms: number): TimerHandle;
 }
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
     const t = setTimeout(fn, Math.max(0, ms));
     t.unref();

@@ -2,32 +2,34 @@
 // the two reconcilers. Only the Lease holder watches and writes; a standby replica just
 // campaigns. Everything is injected (client, clock, logger, metrics): no module state.
 import type { Logger } from 'pino';
-import { CRD_NAME, FIELD_MANAGER, GROUP } from './api/constants.ts';
-import { createMonitorValidator } from './api/validate.ts';
-import { CRD_REVISION } from './api/v1alpha1.ts';
-import type { WorkloadKind } from './api/v1alpha1.ts';
-import { KeyedBackoff } from './backoff.ts';
-import { aborted, type Clock, untilAborted } from './clock.ts';
-import { parseKubeVersion } from './cluster-facts.ts';
-import { ClusterFacts, type NodeInfo, trimNode } from './controller/facts.ts';
-import type { InjectionDefaults } from './controller/injection.ts';
-import { monitorKey, workloadKey } from './controller/keys.ts';
-import { NamespaceStatus } from './controller/namespaces.ts';
-import { type Monitor, MONITOR_RESOURCE, MonitorReconciler } from './controller/monitors.ts';
-import { ControllerState } from './controller/state.ts';
-import { RESOURCE_OF_KIND, WorkloadReconciler } from './controller/workloads.ts';
-import { checkCrd } from './crd-check.ts';
-import { createEventRecorder } from './events.ts';
-import type { OperatorFlags } from './flags.ts';
-import type { KubeClient } from './kube/client.ts';
-import { isApiError, KubeApiError } from './kube/errors.ts';
-import { InformerGroup } from './kube/informer-group.ts';
-import { stripForCache } from './kube/informer.ts';
-import { CRDS, type KubeObject, NODES, objectPath } from './kube/resources.ts';
-import { LeaderElector, type LeadResult } from './leader/elector.ts';
+import { CRD_NAME, FIELD_MANAGER, GROUP } from '../api/constants.ts';
+import { createMonitorValidator } from '../api/validate.ts';
+import { CRD_REVISION } from '../api/v1alpha1.ts';
+import type { WorkloadKind } from '../api/v1alpha1.ts';
+import { KeyedBackoff } from '../runtime/backoff.ts';
+import { aborted, type Clock, sleep, untilAborted } from '../runtime/clock.ts';
+import { parseKubeVersion } from '../controller/cluster-facts.ts';
+import { ClusterFacts, type NodeInfo } from '../controller/facts.ts';
+import type { InjectionDefaults } from '../controller/injection.ts';
+import { NodeVersionTables, watchKubeletVersions } from '../controller/kubelet-versions.ts';
+import { monitorKey, workloadKey } from '../controller/keys.ts';
+import { NamespaceStatus } from '../controller/namespaces.ts';
+import { type Monitor, MONITOR_RESOURCE, MonitorReconciler } from '../controller/monitors.ts';
+import { ControllerState } from '../controller/state.ts';
+import { RESOURCE_OF_KIND, WorkloadReconciler } from '../controller/workloads.ts';
+import { checkCrd } from '../controller/crd-check.ts';
+import { createEventRecorder } from '../controller/events.ts';
+import type { OperatorFlags } from '../cli/flags.ts';
+import type { KubeClient } from '../kube/client.ts';
+import { isApiError, KubeApiError } from '../kube/errors.ts';
+import { InformerGroup } from '../kube/informer-group.ts';
+import { stripForCache } from '../kube/informer.ts';
+import { CRDS, type KubeObject, NODES, objectPath } from '../kube/resources.ts';
+import { type Leadership, LeaderElector, type LeadResult, unelected } from '../leader/elector.ts';
+import { FencedClient } from '../leader/fenced-client.ts';
 import type { OperatorMetrics } from './metrics.ts';
-import { runWorkers, WorkQueue } from './queue.ts';
-import { RolloutLimiter } from './rollout/limiter.ts';
+import { runWorkers, WorkQueue } from '../runtime/queue.ts';
+import { RolloutLimiter } from '../rollout/limiter.ts';
 import type { Check } from './server.ts';
 
 export const FINALIZER = `${GROUP}/cleanup`;
@@ -36,6 +38,8 @@ const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'
 export interface ManagerOptions {
   flags: OperatorFlags;
   client: KubeClient;
+  /** Events' own client (its own rate limit, as controller-runtime's recorder); default: client. */
+  eventClient?: KubeClient;
   clock: Clock;
   logger: Logger;
   metrics: OperatorMetrics;
@@ -120,7 +124,7 @@ export class Manager {
       'startup checks passed',
     );
     if (!o.flags.leaderElect) {
-      await this.#lead(signal, serverVersion);
+      await this.#lead(unelected(signal), serverVersion);
       return 'stopped';
     }
     const namespace = o.flags.leaderElectionNamespace;
@@ -146,16 +150,19 @@ export class Manager {
         o.metrics.leader.set(leading ? 1 : 0);
       },
     });
-    return elector.run(signal, (leading) => this.#lead(leading, serverVersion));
+    return elector.run(signal, (leadership) => this.#lead(leadership, serverVersion));
   }
 
-  async #lead(signal: AbortSignal, serverVersionText: string): Promise<void> {
+  async #lead(leadership: Leadership, serverVersionText: string): Promise<void> {
     const o = this.#o;
-    const { flags, client, clock, logger, metrics } = o;
-    const onFailure = (resource: string) => (err: KubeApiError) => {
-      metrics.informerFailures.inc({ resource, reason: err.kind });
+    const { flags, clock, logger, metrics } = o;
+    const signal = leadership.signal;
+    // Every request of the leader's work carries its leadership: none is sent once it ends.
+    const client = new FencedClient(o.client, leadership);
+    const onFailure = (resource: string) => (reason: string) => {
+      metrics.informerFailures.inc({ resource, reason });
     };
-    const common = { client, clock, logger, relistIntervalMs: flags.resyncMs };
+    const common = { client, clock, logger };
     const monitors = new InformerGroup<Monitor>(flags.namespaces, {
       ...common,
       resource: MONITOR_RESOURCE,
@@ -176,12 +183,20 @@ export class Manager {
         ];
       }),
     ) as Record<WorkloadKind, InformerGroup>;
-    const nodes = new InformerGroup<NodeInfo>([], {
-      ...common,
-      resource: NODES,
-      transform: trimNode,
-      onFailure: onFailure(NODES.plural),
-    });
+    const serverVersion = parseKubeVersion(serverVersionText);
+    const kubelets = watchKubeletVersions(serverVersion, flags.watchKubeletVersions);
+    logger.info(
+      { watchKubeletVersions: kubelets.watch, why: kubelets.reason },
+      kubelets.watch ? 'watching kubelet versions' : 'not watching Nodes',
+    );
+    const nodes = kubelets.watch
+      ? new InformerGroup<NodeInfo>([], {
+          ...common,
+          client: new NodeVersionTables(client),
+          resource: NODES,
+          onFailure: onFailure(NODES.plural),
+        })
+      : undefined;
 
     const workloadQueue = new WorkQueue({
       clock,
@@ -216,7 +231,7 @@ export class Manager {
     const facts = new ClusterFacts({
       client,
       nodes,
-      serverVersion: parseKubeVersion(serverVersionText),
+      serverVersion,
       clock,
       logger,
       discoveryIntervalMs: flags.discoveryIntervalMs,
@@ -226,13 +241,13 @@ export class Manager {
     const namespaceStatus = new NamespaceStatus(client, clock);
     const limiter = new RolloutLimiter({
       globalMax: flags.maxConcurrentRollouts,
-      now: () => clock.now(),
+      now: () => clock.monotonic(),
       onSlotFreed: (waiting) => {
         for (const key of waiting) workloadQueue.add(key);
       },
     });
     const recorder = createEventRecorder({
-      client,
+      client: o.eventClient ?? client,
       clock,
       logger,
       component: 'sidecar-monitor',
@@ -270,6 +285,7 @@ export class Manager {
       logger,
       finalizer: FINALIZER,
       namespaces: namespaceStatus,
+      recorder,
       enqueueWorkload: (key) => {
         workloadQueue.add(key);
       },
@@ -307,9 +323,9 @@ export class Manager {
       });
     }
 
-    const informers = [monitors, nodes, ...KINDS.map((k) => workloads[k])];
+    const informers = [monitors, ...(nodes ? [nodes] : []), ...KINDS.map((k) => workloads[k])];
     const informersDone = Promise.all(informers.map((i) => i.run(signal)));
-    const started = clock.now();
+    const started = clock.monotonic();
     await Promise.race([Promise.all(informers.map((i) => i.waitForSync())), untilAborted(signal)]);
     if (aborted(signal)) {
       await informersDone;
@@ -318,10 +334,10 @@ export class Manager {
     await facts.refreshDiscovery(signal);
     logger.info(
       {
-        ms: clock.now() - started,
+        ms: Math.round(clock.monotonic() - started),
         monitors: monitors.size,
         workloads: KINDS.reduce((n, k) => n + workloads[k].size, 0),
-        nodes: nodes.size,
+        nodes: nodes?.size,
         nativeSidecars: facts.nativeSidecars(),
         podMonitorCrd: facts.podMonitors(),
       },
@@ -379,16 +395,32 @@ export class Manager {
       ),
     ]);
     const background = facts.run(signal);
-    const resync = setInterval(enqueueEverything, flags.resyncMs);
-    resync.unref();
+    const resync = resyncLoop(clock, flags.resyncMs, signal, enqueueEverything);
 
     await untilAborted(signal);
-    clearInterval(resync);
     workloadQueue.shutDown();
     monitorQueue.shutDown();
-    await Promise.all([workers, informersDone, background]);
+    await Promise.all([workers, informersDone, background, resync]);
     this.#synced = false;
     logger.info('stopped reconciling');
+  }
+}
+
+/**
+ * Every --resync, every cached object is reconciled again: from the informers' caches,
+ * never by listing (the watches keep them current). The period is jittered like
+ * controller-runtime's (±12.5%), so replicas and restarts do not fall into step.
+ */
+export async function resyncLoop(
+  clock: Clock,
+  periodMs: number,
+  signal: AbortSignal,
+  enqueueEverything: () => void,
+  random: () => number = Math.random,
+): Promise<void> {
+  while (!aborted(signal)) {
+    await sleep(clock, periodMs * (0.875 + random() / 4), signal);
+    if (!aborted(signal)) enqueueEverything();
   }
 }
 
