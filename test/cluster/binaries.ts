@@ -126,7 +126,19 @@ export async function resolveBinaries(options: ResolveOptions): Promise<Binaries
 }
 
 async function runBuild(options: ResolveOptions): Promise<void> {
-  const child = spawn('bash', [BUILD_SCRIPT], {
+  await runBuildScript(BUILD_SCRIPT, 'the Kubernetes test binaries', options);
+}
+
+/**
+ * Runs one of our build scripts, handing its stderr lines to `onProgress` (a cold build is
+ * minutes long); rejects with the script's last lines (its own explanation) when it fails.
+ */
+export async function runBuildScript(
+  script: string,
+  what: string,
+  options: ResolveOptions,
+): Promise<void> {
+  const child = spawn('bash', [script], {
     env: options.env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -138,6 +150,7 @@ async function runBuild(options: ResolveOptions): Promise<void> {
     partial = parts.pop() ?? '';
     for (const line of parts) {
       lines.push(line);
+      if (lines.length > 100) lines.shift();
       options.onProgress(line);
     }
   });
@@ -147,8 +160,7 @@ async function runBuild(options: ResolveOptions): Promise<void> {
   });
   if (code !== 0) {
     throw new Error(
-      `building the Kubernetes test binaries failed (exit ${String(code)}):\n` +
-        lines.slice(-20).join('\n'),
+      `building ${what} failed (exit ${String(code)}):\n${lines.slice(-30).join('\n')}`,
     );
   }
 }

@@ -1,10 +1,10 @@
 // Prometheus 3 and prometheus-operator, as users run them with us, built from Go modules by
 // test/cluster/build-prometheus.sh into the cache beside the Kubernetes binaries (built on
 // first use, under a lock; a warm call takes a fraction of a second).
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { runBuildScript } from '../cluster/binaries.ts';
 
 export const PROMETHEUS_VERSION = '3.16.0';
 export const PROMETHEUS_OPERATOR_VERSION = 'v0.85.0';
@@ -47,31 +47,11 @@ export async function resolveStackBinaries(options: {
   readonly env: NodeJS.ProcessEnv;
   readonly onProgress: (line: string) => void;
 }): Promise<StackBinaries> {
-  const child = spawn('bash', [BUILD_SCRIPT], {
-    env: options.env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const lines: string[] = [];
-  let partial = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop() ?? '';
-    for (const line of parts) {
-      lines.push(line);
-      if (lines.length > 100) lines.shift();
-      options.onProgress(line);
-    }
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) {
-    throw new Error(
-      `building Prometheus ${PROMETHEUS_VERSION} and prometheus-operator ${PROMETHEUS_OPERATOR_VERSION} failed (exit ${String(code)}):\n${lines.slice(-30).join('\n')}`,
-    );
-  }
+  await runBuildScript(
+    BUILD_SCRIPT,
+    `Prometheus ${PROMETHEUS_VERSION} and prometheus-operator ${PROMETHEUS_OPERATOR_VERSION}`,
+    options,
+  );
   const found = inCache(options.env);
   for (const file of [
     found.prometheus,
