@@ -11,6 +11,7 @@ import type { Credential, KubeAccess } from './kubeconfig.ts';
 import { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './retry.ts';
 import { type RateLimiter, unlimited } from './throttle.ts';
 import { Transport, type TransportOptions } from './transport.ts';
+import { RequestVerbs } from './verbs.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -75,7 +76,7 @@ interface RawResponse {
   credential: Credential;
 }
 
-export class KubeClient {
+export class KubeClient extends RequestVerbs {
   readonly #transport: Transport;
   readonly #userAgent: string;
   readonly #timeoutMs: number;
@@ -86,6 +87,7 @@ export class KubeClient {
   readonly #random: Random;
 
   constructor(transport: Transport, options: KubeClientOptions = {}) {
+    super();
     this.#transport = transport;
     this.#userAgent = options.userAgent ?? 'sidecar-monitor';
     this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
@@ -270,34 +272,6 @@ export class KubeClient {
       contentType: 'application/apply-patch+yaml',
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-  }
-
-  mergePatch<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('PATCH', path, {
-      body,
-      contentType: 'application/merge-patch+json',
-      ...(query ? { query } : {}),
-    });
-  }
-
-  jsonPatch<T = Record<string, unknown>>(path: string, ops: unknown[], query?: Query): Promise<T> {
-    return this.request<T>('PATCH', path, {
-      body: ops,
-      contentType: 'application/json-patch+json',
-      ...(query ? { query } : {}),
-    });
-  }
-
-  create<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('POST', path, { body, ...(query ? { query } : {}) });
-  }
-
-  replace<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('PUT', path, { body, ...(query ? { query } : {}) });
-  }
-
-  delete(path: string, body?: unknown): Promise<Record<string, unknown>> {
-    return this.request('DELETE', path, body === undefined ? {} : { body });
   }
 
   /**

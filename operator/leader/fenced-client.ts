@@ -11,17 +11,19 @@ import type {
 } from '../kube/client.ts';
 import type { KubeApi } from '../kube/api.ts';
 import { KubeApiError } from '../kube/errors.ts';
+import { RequestVerbs } from '../kube/verbs.ts';
 import type { Leadership } from './elector.ts';
 
 function both(own: AbortSignal | undefined, leading: AbortSignal): AbortSignal {
   return own ? AbortSignal.any([own, leading]) : leading;
 }
 
-export class FencedClient implements KubeApi {
+export class FencedClient extends RequestVerbs implements KubeApi {
   readonly #inner: KubeClient;
   readonly #leadership: Leadership;
 
   constructor(inner: KubeClient, leadership: Leadership) {
+    super();
     this.#inner = inner;
     this.#leadership = leadership;
   }
@@ -77,33 +79,5 @@ export class FencedClient implements KubeApi {
   ): Promise<T> {
     const signal = this.#fence('PATCH', path, opts.signal);
     return await this.#inner.apply<T>(path, body, { ...opts, signal });
-  }
-
-  mergePatch<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('PATCH', path, {
-      body,
-      contentType: 'application/merge-patch+json',
-      ...(query ? { query } : {}),
-    });
-  }
-
-  jsonPatch<T = Record<string, unknown>>(path: string, ops: unknown[], query?: Query): Promise<T> {
-    return this.request<T>('PATCH', path, {
-      body: ops,
-      contentType: 'application/json-patch+json',
-      ...(query ? { query } : {}),
-    });
-  }
-
-  create<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('POST', path, { body, ...(query ? { query } : {}) });
-  }
-
-  replace<T = Record<string, unknown>>(path: string, body: unknown, query?: Query): Promise<T> {
-    return this.request<T>('PUT', path, { body, ...(query ? { query } : {}) });
-  }
-
-  delete(path: string, body?: unknown): Promise<Record<string, unknown>> {
-    return this.request('DELETE', path, body === undefined ? {} : { body });
   }
 }
