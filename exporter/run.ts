@@ -1,15 +1,13 @@
 // The process shell around createExporter, run once cli.ts has settled the Node flags. Startup problems end
 // with one line naming the bad setting and a non-zero exit code, never a stack trace.
 
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { createExporter, type Exporter } from './app.ts';
 import { ConfigError } from './config.ts';
 import { OptionsError, USAGE, parseOptions, type ExporterOptions } from './options.ts';
+import { readVersion } from './version.ts';
 import { ParseError } from './parse/errors.ts';
 import { parseBootTime } from './parse/system-stat.ts';
 import { readText } from './procfs/read.ts';
@@ -20,23 +18,6 @@ const SHUTDOWN_GRACE_MS = 1500;
 function fail(message: string, code: number): number {
   console.error(`sidecar-monitor exporter: ${message}`);
   return code;
-}
-
-async function readVersion(): Promise<string> {
-  // exporter/cli.ts in development, dist/exporter/cli.js in the image.
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 3; i++, dir = dirname(dir)) {
-    try {
-      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (pkg.name === 'sidecar-monitor' && pkg.version) return pkg.version;
-    } catch {
-      // not this directory
-    }
-  }
-  return 'unknown';
 }
 
 async function listen(server: FastifyInstance, options: ExporterOptions): Promise<string> {
